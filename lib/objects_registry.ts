@@ -1,0 +1,110 @@
+/**
+ * The objects registry: the global FrontendAPI, BackendAPI and AgentManager.
+ * `createObjects` builds an isolated, fully wired set (tests make one per
+ * server); `setObjects` installs one set as the process-wide instances the
+ * accessors return.
+ */
+import { loadAgentConfigs } from "./agent_config.ts";
+import { AgentManager } from "./agent_manager.ts";
+import { BackendAPI } from "./backend_api.ts";
+import type { Config } from "./config.ts";
+import { FrontendAPI } from "./frontend_api.ts";
+import { createModelClient } from "./llm.ts";
+import { createLogger, type Logger } from "./logger.ts";
+
+export interface Objects {
+  config: Config;
+  logger: Logger;
+  frontendApi: FrontendAPI;
+  backendApi: BackendAPI;
+  agentManager: AgentManager;
+  /**
+   * Shuts the set down: tells clients, ends replies in flight with
+   * `finish_reason: "cancelled"`, and closes sockets with 1001.
+   */
+  shutdown(reason?: string): void;
+}
+
+/** Hono's environment: every route finds the registry's objects here. */
+export type AppEnv = { Variables: { objects: Objects } };
+
+/** How often idle clients and old events are swept. */
+const SWEEP_INTERVAL_MS = 30_000;
+
+/**
+ * Loads the agents and builds a wired set of instances. Throws an
+ * AgentConfigError naming the file and field when an agent file is broken.
+ */
+export async function createObjects(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+): Promise<Objects> {
+  const agents = await loadAgentConfigs(config.agentsDir);
+  const model = createModelClient(config.llm);
+  if (model === null) {
+    logger.warn(
+      "no model provider configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for other providers); chats will answer not_configured",
+    );
+  }
+  const agentManager = new AgentManager({
+    agents,
+    llm: config.llm,
+    limits: config.limits,
+    model,
+    logger,
+  });
+  const frontendApi = new FrontendAPI({
+    replay: config.replay,
+    logger,
+    ownerOf: (sessionId) => agentManager.ownerOf(sessionId),
+    hasSessions: (clientId) => agentManager.hasSessions(clientId),
+  });
+  agentManager.useFrontend(frontendApi);
+  const backendApi = new BackendAPI({
+    agentManager,
+    frontendApi,
+    limits: config.limits,
+    logger,
+  });
+  const sweeper = setInterval(() => {
+    frontendApi.sweep();
+    backendApi.sweep();
+  }, SWEEP_INTERVAL_MS);
+  let down = false;
+  return {
+    config,
+    logger,
+    frontendApi,
+    backendApi,
+    agentManager,
+    shutdown(reason = "the server is shutting down") {
+      if (down) return;
+      down = true;
+      clearInterval(sweeper);
+      frontendApi.sendNotification("warning", `${reason}; reconnecting`);
+      for (const agent of agentManager.allAgents()) agent.cancel();
+      backendApi.closeAll(1001, "server shutting down");
+      frontendApi.closeAll(1001, "server shutting down");
+    },
+  };
+}
+
+let current: Objects | null = null;
+
+/** Installs the process-wide instances (main.ts does this once). */
+export function setObjects(objects: Objects | null): void {
+  current = objects;
+}
+
+/** The process-wide instances; throws before `setObjects`. */
+export function objects(): Objects {
+  if (!current) throw new Error("objects registry used before setObjects()");
+  return current;
+}
+
+/** The process-wide FrontendAPI. */
+export const frontendApi = (): FrontendAPI => objects().frontendApi;
+/** The process-wide BackendAPI. */
+export const backendApi = (): BackendAPI => objects().backendApi;
+/** The process-wide AgentManager. */
+export const agentManager = (): AgentManager => objects().agentManager;
