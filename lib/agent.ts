@@ -48,6 +48,12 @@ type ModelMessage = { role: "system" | "user" | "assistant"; content: string };
 const BROKE_OFF =
   "the model provider's stream broke off before the reply was complete; try again";
 
+/** 300 -> "0.3", 60000 -> "60": exact enough for a person to act on. */
+function seconds(ms: number): string {
+  const s = Math.max(0.1, Math.round(ms / 100) / 10);
+  return String(s);
+}
+
 /** Tokens a chat message costs beyond its text (role and separators). */
 const MESSAGE_OVERHEAD_TOKENS = 4;
 
@@ -211,7 +217,7 @@ export class Agent {
       timer = setTimeout(() => {
         pending.abortedFor = "timeout";
         pending.timeoutMessage = `the model provider sent nothing for ${
-          Math.round(ms / 1000)
+          seconds(ms)
         } s ${what}; try again`;
         pending.controller.abort();
       }, ms);

@@ -154,6 +154,16 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     : `frame is invalid: ${issue.message}`;
 }
 
+/**
+ * Finds a `"request_id": "..."` member without parsing a frame too large to
+ * parse, so the sender still gets its answer. Inside a JSON string the quotes
+ * would be escaped, so message text cannot fake one.
+ */
+function peekRequestId(text: string): string | null {
+  return text.match(/(?:^|[{,])\s*"request_id"\s*:\s*"([^"\\]{1,64})"/)
+    ?.[1] ?? null;
+}
+
 function readRequestId(value: Record<string, unknown>): string | null {
   const id = value.request_id;
   return typeof id === "string" && id.length >= 1 && id.length <= 64
@@ -180,7 +190,7 @@ export function parseCommand(
   const bytes = sizeOverLimit(data, limits.maxFrameBytes);
   if (bytes !== null) {
     return reject(
-      null,
+      peekRequestId(data),
       "too_large",
       `frame is ${bytes} bytes; the limit is ${limits.maxFrameBytes} bytes`,
     );

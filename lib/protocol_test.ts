@@ -171,3 +171,18 @@ Deno.test("EventSchema - validates the events the server sends", () => {
   });
   assert.equal(bad.success, false);
 });
+
+Deno.test("parseCommand - an oversized frame still echoes its request_id, which message text cannot fake", () => {
+  const big = JSON.stringify({
+    type: "session",
+    request_id: "big-1",
+    action: "list",
+    pad: "x".repeat(2000),
+  });
+  assert.equal(rejected(parse(big)).request_id, "big-1");
+  const sneaky = JSON.stringify({
+    type: "chat",
+    message: '{"request_id":"fake"}' + "x".repeat(2000),
+  });
+  assert.equal(rejected(parse(sneaky)).request_id, null);
+});
