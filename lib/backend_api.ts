@@ -151,7 +151,7 @@ export class BackendAPI {
       send(socket, earlier);
       return;
     }
-    const { frame, after } = this.execute(clientId, command);
+    const { frame, after } = this.#execute(clientId, command);
     remember(state.answered, command.request_id, frame);
     send(socket, frame);
     if (after) {
@@ -168,7 +168,7 @@ export class BackendAPI {
   }
 
   /** Runs one command and renders its `result` frame. */
-  execute(
+  #execute(
     clientId: string,
     command: RequestCommand,
   ): { frame: string; after?: () => void } {

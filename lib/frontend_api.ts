@@ -233,8 +233,9 @@ export class FrontendAPI {
       error,
       code,
     };
-    const owner = sessionId === null ? clientId : this.#opts.ownerOf(sessionId);
-    const target = owner ?? clientId;
+    const target =
+      (sessionId === null ? undefined : this.#opts.ownerOf(sessionId)) ??
+        clientId;
     if (target === undefined) {
       this.#log.warn("error event for nobody dropped", { sessionId, code });
       return;

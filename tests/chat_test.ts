@@ -6,31 +6,12 @@
 import assert from "node:assert/strict";
 import { loadAgentConfigs } from "../lib/agent_config.ts";
 import type { FrontendEvent } from "../lib/protocol.ts";
-import { AGENTS_DIR, Client, startTandem, type Tandem } from "./harness.ts";
+import { AGENTS_DIR, Client, withTandem } from "./harness.ts";
 
 type Ev<T extends FrontendEvent["type"]> = Extract<FrontendEvent, { type: T }>;
 type Delta = Ev<"agent_response_delta">;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs `fn` with a fresh server; closes every client and the server. */
-async function withTandem(
-  fn: (tandem: Tandem, connect: () => Promise<Client>) => Promise<void>,
-): Promise<void> {
-  const tandem = await startTandem();
-  const clients: Client[] = [];
-  const connect = async () => {
-    const client = await Client.connect(tandem);
-    clients.push(client);
-    return client;
-  };
-  try {
-    await fn(tandem, connect);
-  } finally {
-    await Promise.all(clients.map((c) => c.close()));
-    await tandem.close();
-  }
-}
 
 function chatFrame(sessionId: string, message: string, agentId = "assistant") {
   return { type: "chat", agent_id: agentId, session_id: sessionId, message };
@@ -71,7 +52,7 @@ const plain = (messages: any[]) =>
 
 Deno.test("Chat - streams deltas, then agent_response with usage, then context_update", async () => {
   const config = (await loadAgentConfigs(AGENTS_DIR)).get("assistant")!;
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const fake = tandem.fake!;
     const usage = {
       prompt_tokens: 321,
@@ -125,7 +106,7 @@ Deno.test("Chat - streams deltas, then agent_response with usage, then context_u
 
 Deno.test("Chat - a second message sends the whole conversation to the model", async () => {
   const config = (await loadAgentConfigs(AGENTS_DIR)).get("assistant")!;
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const client = await connect();
     const sessionId = await client.createSession();
     const one = await chat(client, sessionId, "first question");
@@ -148,7 +129,7 @@ Deno.test("Chat - a second message sends the whole conversation to the model", a
 });
 
 Deno.test("Chat - provider without usage gives usage null and an estimated context", async () => {
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     tandem.fake!.enqueue({ kind: "reply", usage: null });
     const client = await connect();
     const sessionId = await client.createSession();
@@ -162,7 +143,7 @@ Deno.test("Chat - provider without usage gives usage null and an estimated conte
 });
 
 Deno.test("Chat - a second chat while streaming is refused busy; the first completes", async () => {
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const chunks = Array.from({ length: 10 }, (_, i) => `part${i} `);
     tandem.fake!.enqueue({ kind: "reply", chunks, chunkDelayMs: 40 });
     const client = await connect();
@@ -204,7 +185,7 @@ Deno.test("Chat - a second chat while streaming is refused busy; the first compl
 });
 
 Deno.test("Chat - cancel mid-stream ends the reply with the text so far", async () => {
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const fake = tandem.fake!;
     const chunks = Array.from({ length: 20 }, (_, i) => `w${i} `);
     fake.enqueue({ kind: "reply", chunks, chunkDelayMs: 50 });
@@ -274,7 +255,7 @@ Deno.test("Chat - cancel mid-stream ends the reply with the text so far", async 
 });
 
 Deno.test("Chat - the same request_id twice runs the command once", async () => {
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const fake = tandem.fake!;
     fake.setDefault(() => ({ kind: "reply", chunkDelayMs: 20 }));
     const client = await connect();
@@ -329,7 +310,7 @@ Deno.test("Chat - the same request_id twice runs the command once", async () => 
 });
 
 Deno.test("Chat - two clients chatting at once never see each other's events", async () => {
-  await withTandem(async (tandem, connect) => {
+  await withTandem({}, async (tandem, connect) => {
     const fake = tandem.fake!;
     fake.setDefault(() => ({ kind: "reply", chunkDelayMs: 15 }));
     const alice = await connect();

@@ -6,13 +6,7 @@
  * and socket replacement.
  */
 import assert from "node:assert/strict";
-import {
-  Client,
-  Socket,
-  startTandem,
-  type Tandem,
-  upgradeStatus,
-} from "./harness.ts";
+import { Client, Socket, upgradeStatus, withTandem } from "./harness.ts";
 
 type Result = Record<string, unknown> & {
   request_id: string | null;
@@ -22,26 +16,6 @@ type Result = Record<string, unknown> & {
 
 /** Generous limits so long case tables are never rate-limited. */
 const NO_RATE_LIMIT = { COMMANDS_PER_SECOND: "1000", COMMAND_BURST: "1000" };
-
-/** Runs `fn` with a fresh server; closes every client and the server. */
-async function withTandem(
-  options: Parameters<typeof startTandem>[0],
-  fn: (tandem: Tandem, connect: () => Promise<Client>) => Promise<void>,
-): Promise<void> {
-  const tandem = await startTandem(options);
-  const clients: Client[] = [];
-  const connect = async () => {
-    const client = await Client.connect(tandem);
-    clients.push(client);
-    return client;
-  };
-  try {
-    await fn(tandem, connect);
-  } finally {
-    await Promise.all(clients.map((c) => c.close()));
-    await tandem.close();
-  }
-}
 
 /** Sends a raw frame and takes the next `result` frame. */
 async function sendRaw(

@@ -61,6 +61,29 @@ export async function startTandem(
   };
 }
 
+/**
+ * Runs `fn` with a fresh server and a `connect` that makes clients; closes
+ * every client and the server afterwards, whatever happens.
+ */
+export async function withTandem(
+  options: Parameters<typeof startTandem>[0],
+  fn: (tandem: Tandem, connect: () => Promise<Client>) => Promise<void>,
+): Promise<void> {
+  const tandem = await startTandem(options);
+  const clients: Client[] = [];
+  const connect = async () => {
+    const client = await Client.connect(tandem);
+    clients.push(client);
+    return client;
+  };
+  try {
+    await fn(tandem, connect);
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await tandem.close();
+  }
+}
+
 /** A WebSocket whose frames queue up until a test takes them. */
 export class Socket {
   readonly ws: WebSocket;

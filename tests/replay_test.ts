@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { FrontendEvent } from "../lib/protocol.ts";
-import { Client, joinDeltas, Socket, startTandem } from "./harness.ts";
+import { Client, joinDeltas, Socket, withTandem } from "./harness.ts";
 
 type Connected = { epoch: string; last_seq: number; recovered: boolean };
 
@@ -24,9 +24,8 @@ const slowReply = {
 };
 
 Deno.test("Replay - a reconnect mid-reply gets every missed event once, in order", async () => {
-  const tandem = await startTandem();
-  const client = await Client.connect(tandem);
-  try {
+  await withTandem({}, async (tandem, connect) => {
+    const client = await connect();
     const first = client.frontend;
     const sessionId = await client.createSession();
     await client.event("context_update", sessionId);
@@ -70,16 +69,12 @@ Deno.test("Replay - a reconnect mid-reply gets every missed event once, in order
       slowReply.chunks.join(""),
     );
     assert.equal(response.response.content, slowReply.chunks.join(""));
-  } finally {
-    await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 Deno.test("Replay - a stale epoch gets recovered false with the current epoch and seq", async () => {
-  const tandem = await startTandem();
-  const client = await Client.connect(tandem);
-  try {
+  await withTandem({}, async (_tandem, connect) => {
+    const client = await connect();
     const sessionId = await client.createSession();
     await client.event("context_update", sessionId);
     const { epoch } = client.frontend.all<Connected>()[0];
@@ -102,16 +97,12 @@ Deno.test("Replay - a stale epoch gets recovered false with the current epoch an
     const system = await client.event("system_message", sessionId);
     assert.equal(system.seq, 4);
     assert.equal(client.events()[0].seq, 4);
-  } finally {
-    await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 Deno.test("Replay - acknowledged events are dropped, so replay from before them is refused", async () => {
-  const tandem = await startTandem();
-  const client = await Client.connect(tandem);
-  try {
+  await withTandem({}, async (_tandem, connect) => {
+    const client = await connect();
     const sessionId = await client.createSession();
     await client.event("context_update", sessionId);
     const { epoch } = client.frontend.all<Connected>()[0];
@@ -130,16 +121,12 @@ Deno.test("Replay - acknowledged events are dropped, so replay from before them 
       `&last_seq=3&epoch=${epoch}`,
     ) as unknown as Connected;
     assert.equal(fine.recovered, true);
-  } finally {
-    await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 Deno.test("Replay - a first connect gets the events produced before it", async () => {
-  const tandem = await startTandem();
-  const client = new Client(tandem);
-  try {
+  await withTandem({}, async (tandem) => {
+    const client = new Client(tandem);
     await client.connectBackend();
     const sessionId = await client.createSession("code-reviewer");
     const connected = await client.connectFrontend() as unknown as Connected;
@@ -154,16 +141,13 @@ Deno.test("Replay - a first connect gets the events produced before it", async (
       "context_update",
       3,
     ]]);
-  } finally {
     await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 Deno.test("Replay - a last_seq beyond the server's is refused", async () => {
-  const tandem = await startTandem();
-  const client = await Client.connect(tandem);
-  try {
+  await withTandem({}, async (_tandem, connect) => {
+    const client = await connect();
     const { epoch } = client.frontend.all<Connected>()[0];
     await client.frontend.close();
     const connected = await client.connectFrontend(
@@ -171,18 +155,14 @@ Deno.test("Replay - a last_seq beyond the server's is refused", async () => {
     ) as unknown as Connected;
     assert.equal(connected.recovered, false);
     assert.equal(connected.last_seq, 0);
-  } finally {
-    await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 Deno.test("Replay - events are held beyond the count limit only while young", async () => {
-  const tandem = await startTandem({
+  await withTandem({
     env: { EVENT_HOLD_COUNT: "2", EVENT_HOLD_MS: "0", MAX_HELD_EVENTS: "100" },
-  });
-  const client = await Client.connect(tandem);
-  try {
+  }, async (_tandem, connect) => {
+    const client = await connect();
     const sessionId = await client.createSession();
     await client.event("context_update", sessionId);
     const { epoch } = client.frontend.all<Connected>()[0];
@@ -198,10 +178,7 @@ Deno.test("Replay - events are held beyond the count limit only while young", as
     ) as unknown as Connected;
     assert.equal(from1.recovered, true);
     assert.deepEqual(seqs(await waitEvents(client.frontend, 2)), [2, 3]);
-  } finally {
-    await client.close();
-    await tandem.close();
-  }
+  });
 });
 
 async function waitEvents(

@@ -10,29 +10,9 @@ import {
   parseAgentFile,
 } from "../lib/agent_config.ts";
 import type { FrontendEvent } from "../lib/protocol.ts";
-import { AGENTS_DIR, Client, startTandem, type Tandem } from "./harness.ts";
+import { AGENTS_DIR, Client, withTandem } from "./harness.ts";
 
 type Ev<T extends FrontendEvent["type"]> = Extract<FrontendEvent, { type: T }>;
-
-/** Runs `fn` with a fresh server; closes every client and the server. */
-async function withTandem(
-  env: Record<string, string>,
-  fn: (tandem: Tandem, connect: () => Promise<Client>) => Promise<void>,
-): Promise<void> {
-  const tandem = await startTandem({ env });
-  const clients: Client[] = [];
-  const connect = async () => {
-    const client = await Client.connect(tandem);
-    clients.push(client);
-    return client;
-  };
-  try {
-    await fn(tandem, connect);
-  } finally {
-    await Promise.all(clients.map((c) => c.close()));
-    await tandem.close();
-  }
-}
 
 /** Takes the events numbered after..after+count, in seq order. */
 async function eventsAfter(
@@ -224,7 +204,7 @@ Deno.test("Session - 30 sessions on one client get unique, well-formed ids", asy
 
 Deno.test("Session - per-client session limit refuses with rate_limited until one is closed", async () => {
   await withTandem(
-    { MAX_SESSIONS_PER_CLIENT: "2" },
+    { env: { MAX_SESSIONS_PER_CLIENT: "2" } },
     async (_tandem, connect) => {
       const client = await connect();
       const first = await client.createSession();
