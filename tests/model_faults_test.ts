@@ -23,7 +23,6 @@ interface Fault {
   env?: Record<string, string>;
   /** The error text must match all of these. */
   names: RegExp[];
-  /** ...and none of these. */
   /** The text streamed as deltas before the error. */
   deltas?: string;
   /** Point Tandem at a closed port for the first chat. */
@@ -146,7 +145,6 @@ async function runFault(fault: Fault): Promise<void> {
       tandem.logs.some((l) => /WARN.*model call failed/.test(l)),
       tandem.logs.join("\n"),
     );
-    // Last, so a wording problem does not hide the checks above.
   } finally {
     await client?.close();
     await forward?.shutdown();
@@ -154,7 +152,6 @@ async function runFault(fault: Fault): Promise<void> {
   }
 }
 
-/** A timeout of 300 ms must not be described as "0 s". */
 Deno.test("Model faults - a 500 is an llm_error naming the server error; the next chat works", async () => {
   await runFault({
     scenario: { kind: "status", status: 500 },
