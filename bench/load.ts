@@ -11,6 +11,7 @@
  */
 import { FakeOpenAI } from "../tests/fake_openai.ts";
 import { AGENTS_DIR, Client, type Tandem } from "../tests/harness.ts";
+import { spawnMain } from "../tests/main_process.ts";
 
 const sizes = Deno.args.length > 0 ? Deno.args.map(Number) : [100, 500, 1000];
 
@@ -25,51 +26,19 @@ function percentile(sorted: number[], p: number): number {
   ];
 }
 
-async function startServer(fake: FakeOpenAI) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-net",
-      "--allow-env",
-      "--allow-read",
-      new URL("../main.ts", import.meta.url).pathname,
-    ],
-    env: {
-      PORT: "0",
-      LOG_LEVEL: "info",
-      AGENTS_DIR,
-      OPENAI_API_KEY: "bench",
-      OPENAI_BASE_URL: fake.url,
-      COMMANDS_PER_SECOND: "1000",
-      COMMAND_BURST: "1000",
-    },
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  // The listening line is logged at info; wait for the health check instead.
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const port = await (async () => {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += value;
-      const match = text.match(/listening on http:\/\/[^:]+:(\d+)/);
-      if (match) return Number(match[1]);
-    }
-    throw new Error(`server did not start: ${text}`);
-  })();
-  // Keep draining stderr so the server never blocks on a full pipe.
-  (async () => {
-    while (!(await reader.read()).done) { /* drain */ }
-  })();
-  return { child, port };
-}
-
 async function run(n: number, fake: FakeOpenAI): Promise<void> {
-  const { child, port } = await startServer(fake);
-  const tandem = { wsBase: `ws://127.0.0.1:${port}` } as Tandem;
+  const running = await spawnMain({
+    AGENTS_DIR,
+    OPENAI_API_KEY: "bench",
+    OPENAI_BASE_URL: fake.url,
+    COMMANDS_PER_SECOND: "1000",
+    COMMAND_BURST: "1000",
+  });
+  if (!running.url) {
+    throw new Error(`server did not start: ${running.output()}`);
+  }
+  const child = running.child;
+  const tandem = { wsBase: running.url.replace(/^http/, "ws") } as Tandem;
   const before = rssKiB(child.pid);
   let errors = 0;
   const clients: Client[] = [];
@@ -93,25 +62,21 @@ async function run(n: number, fake: FakeOpenAI): Promise<void> {
     const latencies: number[] = [];
     await Promise.all(clients.map(async (client) => {
       try {
-        const sessionId =
+        const sessions =
           (await client.command({ type: "session", action: "list" }))
             .sessions as { session_id: string }[];
         const started = performance.now();
         const result = await client.command({
           type: "chat",
           agent_id: "assistant",
-          session_id: sessionId[0].session_id,
+          session_id: sessions[0].session_id,
           message: "benchmark message with a few words in it",
         }, 30_000);
         if (result.ok !== true) throw new Error(JSON.stringify(result));
         await client.event("agent_response_delta", undefined, 30_000);
         latencies.push(performance.now() - started);
-        const done = await client.event<{ type: string }>(
-          "agent_response",
-          undefined,
-          60_000,
-        );
-        if (done.type !== "agent_response") throw new Error("no reply");
+        // Throws (an error counted below) if the reply never completes.
+        await client.event("agent_response", undefined, 60_000);
       } catch {
         errors++;
       }
@@ -129,7 +94,7 @@ async function run(n: number, fake: FakeOpenAI): Promise<void> {
   } finally {
     await Promise.all(clients.map((c) => c.close().catch(() => {})));
     child.kill("SIGTERM");
-    await child.status;
+    await running.exited;
   }
 }
 
