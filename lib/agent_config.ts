@@ -8,7 +8,9 @@
 import { join } from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
-import type { SeedMessage } from "./protocol.ts";
+import type { AgentSummary, SeedMessage } from "./protocol.ts";
+
+export type { AgentSummary };
 import { slugify } from "./session_id.ts";
 
 /** One agent, as the rest of the server uses it. */
@@ -30,13 +32,6 @@ export interface AgentConfig {
   maxOutputTokens: number | null;
   /** The path it was loaded from. */
   file: string;
-}
-
-/** What `/api/agents` shows of an agent: never the prompt or the seeds. */
-export interface AgentSummary {
-  id: string;
-  name: string;
-  description: string;
 }
 
 /** A broken agent file; the message starts with the file's path. */

@@ -5,7 +5,8 @@
  * (docs/protocol.md). It has no server-only imports so the browser island can
  * import it too.
  */
-import { z } from "zod";
+import * as z from "zod/mini";
+import type { $ZodIssue } from "zod/v4/core";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -29,9 +30,9 @@ export const CLIENT_ID_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 // ---------------------------------------------------------------------------
 // BackendAPI commands (browser -> server)
 
-const requestId = z.string().min(1).max(64);
-const agentId = z.string().min(1).max(128);
-const sessionId = z.string().min(1).max(160);
+const requestId = z.string().check(z.minLength(1), z.maxLength(64));
+const agentId = z.string().check(z.minLength(1), z.maxLength(128));
+const sessionId = z.string().check(z.minLength(1), z.maxLength(160));
 
 export const SessionCreateSchema = z.object({
   type: z.literal("session"),
@@ -55,7 +56,7 @@ export const ChatSchema = z.object({
   request_id: requestId,
   agent_id: agentId,
   session_id: sessionId,
-  message: z.string().min(1),
+  message: z.string().check(z.minLength(1)),
 });
 export const RefreshSchema = z.object({
   type: z.literal("refresh"),
@@ -70,7 +71,7 @@ export const CancelSchema = z.object({
 });
 export const AckSchema = z.object({
   type: z.literal("ack"),
-  seq: z.number().int().min(0),
+  seq: z.int().check(z.minimum(0)),
 });
 
 export const SessionCommandSchema = z.discriminatedUnion("action", [
@@ -135,7 +136,8 @@ export function sizeOverLimit(text: string, limit: number): number | null {
   return size > limit ? size : null;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
+/** One sentence naming the field and what is wrong with it. */
+export function describeIssue(issue: $ZodIssue): string {
   const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "";
   if (issue.code === "unrecognized_keys") {
     const keys = issue.keys.join(", ");
@@ -149,9 +151,35 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === "invalid_union" && path === "action") {
     return `field "action" must be one of create, close, list`;
   }
+  const problem = describeProblem(issue);
   return path
-    ? `field "${path}" is invalid: ${issue.message}`
-    : `frame is invalid: ${issue.message}`;
+    ? `field "${path}" is invalid: ${problem}`
+    : `frame is invalid: ${problem}`;
+}
+
+/**
+ * zod/mini ships no message texts (that keeps the browser bundle small), so
+ * the few issues a command can raise are worded here.
+ */
+function describeProblem(issue: $ZodIssue): string {
+  switch (issue.code) {
+    case "invalid_type":
+      return `expected ${issue.expected}`;
+    case "too_small":
+      return issue.origin === "string"
+        ? `must be at least ${issue.minimum} characters`
+        : `must be at least ${issue.minimum}`;
+    case "too_big":
+      return issue.origin === "string"
+        ? `must be at most ${issue.maximum} characters`
+        : `must be at most ${issue.maximum}`;
+    case "invalid_value":
+      return `must be ${
+        issue.values.map((v) => JSON.stringify(v)).join(" or ")
+      }`;
+    default:
+      return "invalid value";
+  }
 }
 
 /**
@@ -267,6 +295,13 @@ export type ResultFrame =
     error: ResultError;
   };
 
+/** What `/api/agents` shows of an agent: never the prompt or the seeds. */
+export interface AgentSummary {
+  id: string;
+  name: string;
+  description: string;
+}
+
 export interface SessionInfo {
   session_id: string;
   agent_id: string;
@@ -312,13 +347,13 @@ export type NotificationType = z.infer<typeof NotificationTypeSchema>;
 export const ConnectedFrameSchema = z.object({
   type: z.literal("connected"),
   epoch: z.string(),
-  last_seq: z.number().int(),
+  last_seq: z.int(),
   recovered: z.boolean(),
 });
 export type ConnectedFrame = z.infer<typeof ConnectedFrameSchema>;
 
 const sessionScoped = {
-  seq: z.number().int(),
+  seq: z.int(),
   agent_id: z.string(),
   session_id: z.string(),
 };
@@ -338,8 +373,9 @@ export const EventSchema = z.discriminatedUnion("type", [
     type: z.literal("history"),
     ...sessionScoped,
     messages: z.array(HistoryMessageSchema),
-    pending: z.object({ message_id: z.string(), content: z.string() })
-      .nullable(),
+    pending: z.nullable(
+      z.object({ message_id: z.string(), content: z.string() }),
+    ),
   }),
   z.object({
     type: z.literal("agent_response_delta"),
@@ -355,7 +391,7 @@ export const EventSchema = z.discriminatedUnion("type", [
       content: z.string(),
       model: z.string(),
       finish_reason: z.string(),
-      usage: UsageSchema.nullable(),
+      usage: z.nullable(UsageSchema),
     }),
   }),
   z.object({
@@ -365,15 +401,15 @@ export const EventSchema = z.discriminatedUnion("type", [
   }),
   z.object({
     type: z.literal("error"),
-    seq: z.number().int(),
-    agent_id: z.string().nullable(),
-    session_id: z.string().nullable(),
+    seq: z.int(),
+    agent_id: z.nullable(z.string()),
+    session_id: z.nullable(z.string()),
     error: z.string(),
     code: z.enum(ERROR_CODES),
   }),
   z.object({
     type: z.literal("notification"),
-    seq: z.number().int(),
+    seq: z.int(),
     notification_type: NotificationTypeSchema,
     message: z.string(),
   }),
@@ -388,3 +424,12 @@ export type UnnumberedEvent = FrontendEvent extends infer E
   : never;
 /** Any frame on the frontend-api socket. */
 export type FrontendFrame = ConnectedFrame | FrontendEvent;
+
+export const ResultFrameSchema = z.looseObject({
+  type: z.literal("result"),
+  request_id: z.nullable(z.string()),
+  ok: z.boolean(),
+  error: z.optional(
+    z.object({ code: z.enum(ERROR_CODES), message: z.string() }),
+  ),
+});
