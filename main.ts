@@ -13,9 +13,11 @@ async function main(): Promise<number> {
   const bootLog = createLogger("info");
   let config;
   try {
+    const here = import.meta.dirname ?? ".";
     config = loadConfig(
       Deno.env.toObject(),
-      join(import.meta.dirname ?? ".", "agents"),
+      join(here, "agents"),
+      join(here, "_build"),
     );
   } catch (error) {
     bootLog.error((error as Error).message);

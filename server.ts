@@ -12,6 +12,7 @@ import {
   type Objects,
 } from "./lib/objects_registry.ts";
 import { handler as agents } from "./routes/api/agents.ts";
+import { handler as built } from "./routes/build.ts";
 import { handler as healthz } from "./routes/healthz.ts";
 import { handler as index } from "./routes/index.tsx";
 import { handler as backendSocket } from "./routes/ws/backend-api.ts";
@@ -26,6 +27,7 @@ export function createApp(objects: Objects): Hono<AppEnv> {
   });
   app.get("/", index);
   app.get("/healthz", healthz);
+  app.get("/_build/:file", built);
   app.get("/api/agents", agents);
   app.get("/ws/frontend-api", frontendSocket);
   app.get("/ws/backend-api", backendSocket);

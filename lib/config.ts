@@ -47,6 +47,8 @@ export interface Config {
   port: number;
   hostname: string;
   agentsDir: string;
+  /** Where `deno task build` put the browser files and their manifest. */
+  buildDir: string;
   allowedOrigins: string[];
   logLevel: LogLevel;
   llm: LlmSettings;
@@ -60,6 +62,7 @@ const EnvSchema = z.object({
   PORT: int(0).max(65535).default(8000),
   HOSTNAME: z.string().min(1).default("127.0.0.1"),
   AGENTS_DIR: z.string().min(1).optional(),
+  BUILD_DIR: z.string().min(1).optional(),
   ALLOWED_ORIGINS: z.string().default(""),
   LOG_LEVEL: z.string().optional(),
   OPENAI_API_KEY: z.string().optional(),
@@ -84,11 +87,14 @@ export const ENV_VARS = Object.keys(EnvSchema.shape);
 
 /**
  * Builds the configuration from environment variables. Empty strings count as
- * unset. Throws an Error naming the variable when one is invalid.
+ * unset. Throws an Error naming the variable when one is invalid. The default
+ * folders are main.ts's (`agents/` and `_build/` beside it); a relative
+ * default build folder is taken from the working directory.
  */
 export function loadConfig(
   env: Record<string, string | undefined>,
   defaultAgentsDir: string,
+  defaultBuildDir = "_build",
 ): Config {
   const present: Record<string, string> = {};
   for (const name of ENV_VARS) {
@@ -116,6 +122,7 @@ export function loadConfig(
     port: e.PORT,
     hostname: e.HOSTNAME,
     agentsDir: e.AGENTS_DIR ?? defaultAgentsDir,
+    buildDir: e.BUILD_DIR ?? defaultBuildDir,
     allowedOrigins: e.ALLOWED_ORIGINS.split(",").map((o) => o.trim()).filter(
       Boolean,
     ),

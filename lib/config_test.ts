@@ -6,6 +6,7 @@ Deno.test("loadConfig - defaults for an empty environment", () => {
   assert.equal(config.port, 8000);
   assert.equal(config.hostname, "127.0.0.1");
   assert.equal(config.agentsDir, "/srv/agents");
+  assert.equal(config.buildDir, "_build");
   assert.deepEqual(config.allowedOrigins, []);
   assert.equal(config.llm.apiKey, null);
   assert.equal(config.llm.baseUrl, null);
@@ -45,5 +46,17 @@ Deno.test("loadConfig - an invalid setting names the variable and the value", ()
     () =>
       loadConfig({ MAX_FRAME_BYTES: "4096", HARD_FRAME_BYTES: "1024" }, "."),
     /HARD_FRAME_BYTES/,
+  );
+});
+
+Deno.test("loadConfig - BUILD_DIR overrides the default build folder", () => {
+  assert.equal(
+    loadConfig({}, "/srv/agents", "/srv/_build").buildDir,
+    "/srv/_build",
+  );
+  assert.equal(
+    loadConfig({ BUILD_DIR: " /tmp/build " }, "/srv/agents", "/srv/_build")
+      .buildDir,
+    "/tmp/build",
   );
 });

@@ -1,11 +1,13 @@
 /**
- * The objects registry: the global FrontendAPI, BackendAPI and AgentManager.
+ * The objects registry: the global FrontendAPI, BackendAPI and AgentManager
+ * (and the built browser files the page names).
  * `createObjects` builds an isolated, fully wired set (tests make one per
  * server); `setObjects` installs one set as the process-wide instances the
  * accessors return.
  */
 import { loadAgentConfigs } from "./agent_config.ts";
 import { AgentManager } from "./agent_manager.ts";
+import { type Assets, BUILD_COMMAND, loadAssets } from "./assets.ts";
 import { BackendAPI } from "./backend_api.ts";
 import type { Config } from "./config.ts";
 import { FrontendAPI } from "./frontend_api.ts";
@@ -18,6 +20,8 @@ export interface Objects {
   frontendApi: FrontendAPI;
   backendApi: BackendAPI;
   agentManager: AgentManager;
+  /** The browser bundle and stylesheet; null when there is no build. */
+  assets: Assets | null;
   /**
    * Shuts the set down: tells clients, ends replies in flight with
    * `finish_reason: "cancelled"`, and closes sockets with 1001.
@@ -44,6 +48,12 @@ export async function createObjects(
   if (model === null) {
     logger.warn(
       "no model provider configured: set OPENAI_API_KEY (and OPENAI_BASE_URL for other providers); chats will answer not_configured",
+    );
+  }
+  const built = await loadAssets(config.buildDir);
+  if (!built.ok) {
+    logger.warn(
+      `${built.problem}: the page will not be interactive; run \`${BUILD_COMMAND}\``,
     );
   }
   const agentManager = new AgentManager({
@@ -77,6 +87,7 @@ export async function createObjects(
     frontendApi,
     backendApi,
     agentManager,
+    assets: built.ok ? built.assets : null,
     shutdown(reason = "the server is shutting down") {
       if (down) return;
       down = true;

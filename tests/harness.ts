@@ -9,6 +9,8 @@ import { type RunningServer, startServer } from "../server.ts";
 import { FakeOpenAI } from "./fake_openai.ts";
 
 export const AGENTS_DIR = new URL("../agents", import.meta.url).pathname;
+/** The project's build, which `deno task test` brings up to date first. */
+export const BUILD_DIR = new URL("../_build", import.meta.url).pathname;
 
 export interface Tandem {
   server: RunningServer;
@@ -42,7 +44,7 @@ export async function startTandem(
       : {}),
     ...options.env,
   };
-  const config = loadConfig(env, AGENTS_DIR);
+  const config = loadConfig(env, AGENTS_DIR, BUILD_DIR);
   const logs: string[] = [];
   const logger = createLogger(
     options.logLevel ?? "warn",

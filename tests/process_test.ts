@@ -3,8 +3,9 @@
  * environment, stopped by a signal.
  */
 import assert from "node:assert/strict";
+import { readManifest } from "../lib/assets.ts";
 import { FakeOpenAI } from "./fake_openai.ts";
-import { AGENTS_DIR, Client, type Tandem } from "./harness.ts";
+import { AGENTS_DIR, BUILD_DIR, Client, type Tandem } from "./harness.ts";
 import { spawnMain } from "./main_process.ts";
 
 Deno.test("Process - SIGTERM tells clients, cancels replies and closes sockets with 1001", async () => {
@@ -112,16 +113,21 @@ Deno.test("Process - an invalid setting stops start-up naming the variable", asy
   assert.match(running.output(), /invalid setting PORT="eighty"/);
 });
 
-Deno.test("Process - runs as the compiled binary would: its permissions, agents beside main.ts", async () => {
+Deno.test("Process - runs as the compiled binary would: its permissions, agents and _build beside main.ts", async () => {
   // `deno compile` needs a download we cannot make here; this runs main.ts
   // with exactly the compile task's permissions, from another folder, with
-  // no AGENTS_DIR, as the binary runs on a user's machine.
+  // no AGENTS_DIR or BUILD_DIR, as the binary runs on a user's machine.
   const config = JSON.parse(
     await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
   );
-  const compile: string = config.tasks.compile;
+  const task = config.tasks.compile;
+  const compile: string = typeof task === "string" ? task : task.command;
+  assert.deepEqual(task.dependencies, ["build"]);
   assert.match(compile, /--include agents\b/);
+  assert.match(compile, /--include _build\b/);
   assert.match(compile, / main\.ts$/);
+  const manifest = await readManifest(BUILD_DIR);
+  assert.ok(manifest, `no build in ${BUILD_DIR}: run \`deno task build\``);
   const permissions = compile.split(" ").filter((arg) =>
     arg.startsWith("--allow-")
   );
@@ -135,6 +141,17 @@ Deno.test("Process - runs as the compiled binary would: its permissions, agents 
       agents.map((a: { id: string }) => a.id).sort(),
       ["assistant", "code-reviewer"],
     );
+    const page = await (await fetch(running.url)).text();
+    const src = `/_build/${manifest.island}`;
+    assert.ok(page.includes(`<script type="module" src="${src}">`), page);
+    const island = await fetch(`${running.url}${src}`);
+    assert.equal(island.status, 200);
+    assert.match(island.headers.get("content-type")!, /^text\/javascript/);
+    assert.deepEqual(
+      new Uint8Array(await island.arrayBuffer()),
+      await Deno.readFile(`${BUILD_DIR}/${manifest.island}`),
+    );
+    assert.doesNotMatch(running.output(), /deno task build/);
   } finally {
     running.child.kill("SIGTERM");
     assert.equal((await running.exited).code, 0);

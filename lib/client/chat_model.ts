@@ -1,0 +1,295 @@
+/**
+ * The chat page's model: the open windows, notices, and the connection that
+ * feeds them. Safe to build on the server for rendering: nothing connects
+ * until {@link ChatModel.start}.
+ */
+import { effect, signal } from "@preact/signals";
+import type { AgentSummary, FrontendEvent, ResultFrame } from "../protocol.ts";
+import type { BackoffPolicy } from "./backoff.ts";
+import { ChatWindow } from "./chat_window.ts";
+import { type CommandInput, ConnectionManager } from "./connection_manager.ts";
+
+/** The part of sessionStorage the model uses. */
+export interface KeyValueStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export const CLIENT_ID_KEY = "tandem.client";
+export const WINDOWS_KEY = "tandem.windows";
+
+/** This tab's client id: kept in `store` so a reload resumes it. */
+export function loadClientId(store: KeyValueStore): string {
+  const known = store.getItem(CLIENT_ID_KEY);
+  if (known !== null && /^[A-Za-z0-9_-]{16,128}$/.test(known)) return known;
+  const fresh = crypto.randomUUID();
+  store.setItem(CLIENT_ID_KEY, fresh);
+  return fresh;
+}
+
+/** What the model needs from the browser. */
+export interface ChatEnvironment {
+  /** e.g. "ws://localhost:8000" */
+  baseUrl: string;
+  store: KeyValueStore;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  connect?: (url: string) => WebSocket;
+  warn?: (message: string) => void;
+  /** Reloads the page (after switching to a new client id). */
+  reload?: () => void;
+}
+
+export interface Notice {
+  key: number;
+  kind: "info" | "warning" | "error";
+  message: string;
+}
+
+/** Events for a session no window claims yet; beyond this, oldest go. */
+const MAX_ORPHANS = 500;
+const MAX_NOTICES = 4;
+
+/** The page's state and the actions its buttons call. */
+export class ChatModel {
+  readonly agents: AgentSummary[];
+  readonly windows = signal<ChatWindow[]>([]);
+  readonly notices = signal<Notice[]>([]);
+  /** Null on the server and before start(). */
+  readonly connection = signal<ConnectionManager | null>(null);
+  #env: ChatEnvironment | null = null;
+  /**
+   * Events can overtake the result that names their session (they travel on
+   * the other socket), so they wait here until a window claims the session.
+   */
+  #orphans: FrontendEvent[] = [];
+  #noticeCount = 0;
+
+  constructor(agents: AgentSummary[]) {
+    this.agents = agents;
+  }
+
+  /** Restores this tab's windows and connects. Browser only. */
+  start(env: ChatEnvironment): void {
+    this.#env = env;
+    this.#restoreWindows();
+    const connection = new ConnectionManager({
+      baseUrl: env.baseUrl,
+      clientId: loadClientId(env.store),
+      backoff: env.backoff,
+      random: env.random,
+      connect: env.connect,
+      warn: env.warn,
+    }, {
+      onEvent: (event) => this.#route(event),
+      onResync: () => void this.#resync(),
+    });
+    effect(() => {
+      const saved = this.windows.value.map((w) => ({
+        agent_id: w.agent.id,
+        session_id: w.sessionId.value,
+      }));
+      env.store.setItem(WINDOWS_KEY, JSON.stringify(saved));
+    });
+    this.connection.value = connection;
+    connection.start();
+    for (const w of this.windows.value) {
+      if (w.sessionId.value === null) void this.#create(w);
+    }
+  }
+
+  /** Opens a new window with a fresh session of `agentId`. */
+  openChat(agentId: string): void {
+    const agent = this.agents.find((a) => a.id === agentId);
+    if (agent === undefined) return;
+    const w = new ChatWindow(agent);
+    w.focusWhenReady = true;
+    this.windows.value = [...this.windows.value, w];
+    void this.#create(w);
+  }
+
+  /** Replaces an ended window by a fresh session of the same agent. */
+  restart(old: ChatWindow): void {
+    const w = new ChatWindow(old.agent);
+    w.focusWhenReady = true;
+    this.windows.value = this.windows.value.map((x) => x === old ? w : x);
+    void this.#create(w);
+  }
+
+  /** Closes the window and, on the server, its session. */
+  close(w: ChatWindow): void {
+    this.windows.value = this.windows.value.filter((x) => x !== w);
+    const session_id = w.sessionId.value;
+    if (session_id !== null && w.status.value !== "ended") {
+      void this.#request({ type: "session", action: "close", session_id });
+    }
+  }
+
+  /** Sends the window's draft as a chat message. */
+  async send(w: ChatWindow): Promise<void> {
+    const message = w.draft.value.trim();
+    const session_id = w.sessionId.value;
+    if (
+      message === "" || session_id === null || w.busy.value ||
+      w.status.value !== "ready"
+    ) return;
+    w.draft.value = "";
+    w.busy.value = true;
+    w.push({ key: `u${crypto.randomUUID()}`, role: "user", content: message });
+    const result = await this.#request({
+      type: "chat",
+      agent_id: w.agent.id,
+      session_id,
+      message,
+    });
+    if (!result.ok) this.#refused(w, result);
+  }
+
+  /** Asks the server to stop the reply being generated. */
+  async stop(w: ChatWindow): Promise<void> {
+    const session_id = w.sessionId.value;
+    if (session_id === null) return;
+    const result = await this.#request({ type: "cancel", session_id });
+    if (!result.ok) this.#refused(w, result);
+  }
+
+  /** Skips the backoff wait on both sockets. */
+  retryNow(): void {
+    this.connection.value?.retryNow();
+  }
+
+  /** Takes this tab's client id back from the tab that replaced it. */
+  reclaim(): void {
+    this.connection.value?.reclaim();
+  }
+
+  /**
+   * Leaves the client id (and its chats) to the other tab: this tab starts
+   * over with an id of its own.
+   */
+  startAsNewClient(): void {
+    const env = this.#env;
+    if (env === null) return;
+    this.connection.value?.stop();
+    env.store.setItem(CLIENT_ID_KEY, crypto.randomUUID());
+    env.store.removeItem(WINDOWS_KEY);
+    env.reload?.();
+  }
+
+  /** Closes a notice. */
+  dismiss(key: number): void {
+    this.notices.value = this.notices.value.filter((n) => n.key !== key);
+  }
+
+  #notify(kind: Notice["kind"], message: string): void {
+    const notice = { key: ++this.#noticeCount, kind, message };
+    this.notices.value = [...this.notices.value, notice].slice(-MAX_NOTICES);
+  }
+
+  #request(command: CommandInput): Promise<ResultFrame> {
+    return this.connection.value!.backend.request(command);
+  }
+
+  #refused(w: ChatWindow, result: ResultFrame & { ok: false }): void {
+    if (result.error.code === "session_not_found") {
+      w.end("ended", "This session has ended: the server no longer has it.");
+      return;
+    }
+    w.busy.value = w.pending.value !== null;
+    w.push({
+      key: `r${crypto.randomUUID()}`,
+      role: "error",
+      content: result.error.message,
+    });
+  }
+
+  async #create(w: ChatWindow): Promise<void> {
+    const result = await this.#request({
+      type: "session",
+      action: "create",
+      agent_id: w.agent.id,
+    });
+    if (!result.ok) {
+      w.end("failed", `Could not open a chat: ${result.error.message}`);
+      return;
+    }
+    const sessionId = String(result.session_id);
+    w.sessionId.value = sessionId;
+    const mine = this.#orphans.filter((e) => sessionOf(e) === sessionId);
+    this.#orphans = this.#orphans.filter((e) => sessionOf(e) !== sessionId);
+    for (const event of mine) w.apply(event);
+  }
+
+  #route(event: FrontendEvent): void {
+    if (event.type === "notification") {
+      this.#notify(event.notification_type, event.message);
+      return;
+    }
+    const sessionId = sessionOf(event);
+    if (sessionId === null) {
+      if (event.type === "error") this.#notify("error", event.error);
+      return;
+    }
+    const w = this.windows.value.find((x) => x.sessionId.value === sessionId);
+    if (w !== undefined) {
+      w.apply(event);
+      return;
+    }
+    this.#orphans.push(event);
+    if (this.#orphans.length > MAX_ORPHANS) this.#orphans.shift();
+  }
+
+  /**
+   * The event stream was not resumed: ask which sessions the server still
+   * has, refresh those, and say which ended.
+   */
+  async #resync(): Promise<void> {
+    this.#orphans = [];
+    const result = await this.#request({ type: "session", action: "list" });
+    if (!result.ok) {
+      this.#notify("error", `Could not restore chats: ${result.error.message}`);
+      return;
+    }
+    const live = new Set(
+      (result.sessions as { session_id: string }[]).map((s) => s.session_id),
+    );
+    for (const w of this.windows.value) {
+      const session_id = w.sessionId.value;
+      if (session_id === null || w.status.value === "ended") continue;
+      if (!live.has(session_id)) {
+        w.end("ended", "This session has ended: the server no longer has it.");
+        continue;
+      }
+      void this.#request({
+        type: "refresh",
+        agent_id: w.agent.id,
+        session_id,
+      }).then((r) => r.ok || this.#refused(w, r));
+    }
+  }
+
+  #restoreWindows(): void {
+    let saved: unknown;
+    try {
+      saved = JSON.parse(this.#env!.store.getItem(WINDOWS_KEY) ?? "[]");
+    } catch {
+      return;
+    }
+    if (!Array.isArray(saved)) return;
+    const restored: ChatWindow[] = [];
+    for (const item of saved) {
+      const agent = this.agents.find((a) => a.id === item?.agent_id);
+      if (agent === undefined) continue;
+      const session = typeof item.session_id === "string"
+        ? item.session_id
+        : null;
+      restored.push(new ChatWindow(agent, session));
+    }
+    this.windows.value = restored;
+  }
+}
+
+function sessionOf(event: FrontendEvent): string | null {
+  return "session_id" in event ? event.session_id : null;
+}
