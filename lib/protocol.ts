@@ -136,6 +136,12 @@ export function sizeOverLimit(text: string, limit: number): number | null {
   return size > limit ? size : null;
 }
 
+/**
+ * Parse options that keep each issue's input, so {@link describeIssue} can
+ * tell a missing field from one of the wrong type.
+ */
+export const REPORT_INPUT = { reportInput: true } as const;
+
 /** One sentence naming the field and what is wrong with it. */
 export function describeIssue(issue: $ZodIssue): string {
   const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "";
@@ -247,7 +253,10 @@ export function parseCommand(
       }`,
     );
   }
-  const parsed = COMMAND_SCHEMAS[type as CommandType].safeParse(record);
+  const parsed = COMMAND_SCHEMAS[type as CommandType].safeParse(
+    record,
+    REPORT_INPUT,
+  );
   if (!parsed.success) {
     return reject(id, "bad_request", describeIssue(parsed.error.issues[0]));
   }
@@ -425,11 +434,17 @@ export type UnnumberedEvent = FrontendEvent extends infer E
 /** Any frame on the frontend-api socket. */
 export type FrontendFrame = ConnectedFrame | FrontendEvent;
 
-export const ResultFrameSchema = z.looseObject({
-  type: z.literal("result"),
-  request_id: z.nullable(z.string()),
-  ok: z.boolean(),
-  error: z.optional(
-    z.object({ code: z.enum(ERROR_CODES), message: z.string() }),
-  ),
-});
+/** A `result` frame: success carries command data, failure an error. */
+export const ResultFrameSchema = z.discriminatedUnion("ok", [
+  z.looseObject({
+    type: z.literal("result"),
+    request_id: z.nullable(z.string()),
+    ok: z.literal(true),
+  }),
+  z.object({
+    type: z.literal("result"),
+    request_id: z.nullable(z.string()),
+    ok: z.literal(false),
+    error: z.object({ code: z.enum(ERROR_CODES), message: z.string() }),
+  }),
+]);

@@ -77,7 +77,7 @@ Deno.test("parseCommand - names what is wrong and echoes a readable request_id",
         message: 42,
       },
       "bad_request",
-      /"message"/,
+      /field "message" is invalid: expected string/,
       "x",
     ],
     [

@@ -7,6 +7,7 @@ import {
   describeIssue,
   EventSchema,
   type FrontendFrame,
+  REPORT_INPUT,
   type ResultFrame,
   ResultFrameSchema,
 } from "../protocol.ts";
@@ -57,7 +58,7 @@ export function parseFrontendFrame(data: unknown): FrameReading {
       ? { ok: true, frame: null }
       : { ok: false, message: 'frame has no "type"' };
   }
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(value, REPORT_INPUT);
   return parsed.success ? { ok: true, frame: parsed.data } : {
     ok: false,
     message: `${type}: ${describeIssue(parsed.error.issues[0])}`,
@@ -73,7 +74,7 @@ export function parseResultFrame(
 ): { ok: true; frame: ResultFrame } | { ok: false; message: string } {
   const json = readJson(data, "backend-api");
   if (!json.ok) return json;
-  const parsed = ResultFrameSchema.safeParse(json.value);
+  const parsed = ResultFrameSchema.safeParse(json.value, REPORT_INPUT);
   return parsed.success ? { ok: true, frame: parsed.data as ResultFrame } : {
     ok: false,
     message: `result: ${describeIssue(parsed.error.issues[0])}`,
