@@ -164,14 +164,18 @@ export class BackendAPIService {
   #pending = new Map<string, Pending>();
   #options: ConnectionOptions;
 
-  constructor(options: ConnectionOptions) {
+  /** `onOpen` runs after the queued commands went out on a new socket. */
+  constructor(options: ConnectionOptions, onOpen?: () => void) {
     this.#options = options;
     this.socket = new ReconnectingSocket({
       url: () =>
         `${options.baseUrl}/ws/backend-api?client=${
           encodeURIComponent(options.clientId)
         }`,
-      onOpen: () => this.#flush(),
+      onOpen: () => {
+        this.#flush();
+        onOpen?.();
+      },
       onMessage: (data) => this.#receive(data),
       backoff: options.backoff,
       random: options.random,
@@ -260,7 +264,11 @@ export class ConnectionManager {
   #started = false;
 
   constructor(options: ConnectionOptions, handlers: FrontendHandlers) {
-    this.backend = new BackendAPIService(options);
+    // An ack lost with the old backend socket is repeated on the new one, so
+    // the server can let go of what this page already has.
+    this.backend = new BackendAPIService(options, () => {
+      if (this.frontend.lastSeq > 0) this.backend.ack(this.frontend.lastSeq);
+    });
     this.frontend = new FrontendAPIService(
       options,
       handlers,

@@ -373,6 +373,11 @@ Deno.test("FrontendAPIService - acks the highest handled seq on the backend sock
     await clock.tickAsync(5000);
     await roundTrip(rig);
     assert.deepEqual(server.acks, [3, 5]);
+
+    // A new backend socket repeats the last ack, in case one was lost.
+    server.backend!.close(1011, "gone");
+    await until(() => server.acks.length === 3, "the ack on the new socket");
+    assert.deepEqual(server.acks, [3, 5, 5]);
   });
 });
 
