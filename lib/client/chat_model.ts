@@ -4,7 +4,12 @@
  * until {@link ChatModel.start}.
  */
 import { effect, signal } from "@preact/signals";
-import type { AgentSummary, FrontendEvent, ResultFrame } from "../protocol.ts";
+import {
+  type AgentSummary,
+  CLIENT_ID_PATTERN,
+  type FrontendEvent,
+  type ResultFrame,
+} from "../protocol.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { ChatWindow } from "./chat_window.ts";
 import { type CommandInput, ConnectionManager } from "./connection_manager.ts";
@@ -22,7 +27,7 @@ export const WINDOWS_KEY = "tandem.windows";
 /** This tab's client id: kept in `store` so a reload resumes it. */
 export function loadClientId(store: KeyValueStore): string {
   const known = store.getItem(CLIENT_ID_KEY);
-  if (known !== null && /^[A-Za-z0-9_-]{16,128}$/.test(known)) return known;
+  if (known !== null && CLIENT_ID_PATTERN.test(known)) return known;
   const fresh = crypto.randomUUID();
   store.setItem(CLIENT_ID_KEY, fresh);
   return fresh;
