@@ -2,26 +2,36 @@
  * Model output as Markdown, rendered by streaming-markdown: it builds DOM
  * nodes and text nodes itself and never parses HTML, so a `<script>` or an
  * `onerror=` in a reply stays visible text. Links and images are the only
- * way in; their URLs are checked here.
+ * way in: their URLs are checked here, and images become links.
  */
 import { useLayoutEffect, useRef } from "preact/hooks";
 import * as smd from "streaming-markdown";
 
 const SAFE_URL = /^(https?:|mailto:|#|\/(?!\/))/i;
 
-/** A renderer that drops URLs with unsafe schemes (javascript:, data:...). */
+/**
+ * A renderer that drops URLs with unsafe schemes (javascript:, data:...) and
+ * shows images as links: an image loads by itself, so a reply could send the
+ * conversation to any server in an image URL. A link waits for a click.
+ */
 function safeRenderer(root: HTMLElement) {
   const renderer = smd.default_renderer(root);
+  renderer.add_token = (data, type) => {
+    if (type !== smd.IMAGE) return smd.default_add_token(data, type);
+    const link = document.createElement("a");
+    link.className = "image-link";
+    const parent = data.nodes[data.index];
+    data.nodes[++data.index] = parent.appendChild(link);
+  };
   renderer.set_attr = (data, type, value) => {
-    const node = data.nodes[data.index];
-    if (type === smd.HREF || type === smd.SRC) {
-      if (!SAFE_URL.test(value.trim())) return;
-      if (type === smd.HREF) {
-        node.setAttribute("rel", "noopener noreferrer nofollow");
-        node.setAttribute("target", "_blank");
-      }
+    if (type !== smd.HREF && type !== smd.SRC) {
+      return smd.default_set_attr(data, type, value);
     }
-    smd.default_set_attr(data, type, value);
+    if (!SAFE_URL.test(value.trim())) return;
+    const node = data.nodes[data.index];
+    node.setAttribute("href", value);
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+    node.setAttribute("target", "_blank");
   };
   return renderer;
 }

