@@ -46,8 +46,14 @@ export interface BrowserWorld {
   stopServer(): Promise<void>;
   /** Starts main.ts again on the same port. */
   startServer(): Promise<void>;
-  /** A new page on Tandem's index, hydrated. */
-  openPage(options?: { width?: number; dark?: boolean }): Promise<Page>;
+  /**
+   * A new page on Tandem's index, hydrated. With `pausedClock`, the page's
+   * timers fire only when the test moves `page.clock`, so every reconnect
+   * is one the test caused; sockets stay real.
+   */
+  openPage(
+    options?: { width?: number; dark?: boolean; pausedClock?: boolean },
+  ): Promise<Page>;
 }
 
 async function spawnOn(port: number, provider: FakeOpenAI): Promise<Running> {
@@ -101,8 +107,11 @@ export async function withBrowser(
       });
       const page = await context.newPage();
       page.on("pageerror", (error) => pageErrors.push(error));
+      if (options.pausedClock) await page.clock.install();
       await page.goto(`http://127.0.0.1:${port}/`);
       await page.waitForSelector("#tandem-app[data-hydrated=true]");
+      // An installed clock still flows with real time until paused.
+      if (options.pausedClock) await page.clock.pauseAt(Date.now() + 60_000);
       return page;
     },
   };

@@ -16,12 +16,7 @@ async function retryCount(
 
 Deno.test("Connection - the retry dialog counts up while the server is down and leaves when it is back", async () => {
   await withBrowser(async ({ openPage, stopServer, startServer }) => {
-    const page = await openPage();
-    // The page's timers run only when the test moves its clock, so every
-    // retry below is one the test caused; sockets stay real.
-    await page.clock.install();
-    await page.reload();
-    await page.waitForSelector("#tandem-app[data-hydrated=true]");
+    const page = await openPage({ pausedClock: true });
     const chat = await openChat(page, "Assistant");
     await chat.getByLabel("Message to Assistant").fill("first");
     await chat.getByLabel("Message to Assistant").press("Enter");
@@ -279,10 +274,7 @@ Deno.test("Connection - a chat whose result was lost is sent again with the same
 
 Deno.test("Connection - the browser's online event and a tab becoming visible retry at once", async () => {
   await withBrowser(async ({ openPage, stopServer }) => {
-    const page = await openPage();
-    await page.clock.install(); // no scheduled retry can fire by itself
-    await page.reload();
-    await page.waitForSelector("#tandem-app[data-hydrated=true]");
+    const page = await openPage({ pausedClock: true });
     await stopServer();
     const dialog = page.getByRole("alertdialog");
     await dialog.waitFor();
