@@ -291,24 +291,45 @@ Deno.test("Chat page - hydration keeps the server-rendered markup", async () => 
     assert.match(html, /Open chat<\/button>/);
     assert.match(html, /Code Reviewer/);
     const page = await openPage();
+    // Parsing ends ("interactive") before module scripts run: the markup
+    // then is the server's, and from then on every change is hydration's.
     await page.addInitScript(() => {
-      const removed: string[] = [];
-      (globalThis as unknown as { removed: string[] }).removed = removed;
-      new MutationObserver((records) => {
-        for (const record of records) {
-          for (const node of record.removedNodes) {
-            if (node.nodeType === 1) removed.push((node as Element).outerHTML);
+      const seen = { ssr: "", changes: [] as string[] };
+      (globalThis as unknown as { seen: typeof seen }).seen = seen;
+      document.addEventListener("readystatechange", () => {
+        if (document.readyState !== "interactive") return;
+        const root = document.getElementById("tandem-app")!;
+        seen.ssr = root.innerHTML;
+        new MutationObserver((records) => {
+          for (const r of records) {
+            if (r.target === root && r.attributeName === "data-hydrated") {
+              continue;
+            }
+            seen.changes.push(`${r.type} ${r.attributeName ?? ""}`);
           }
-        }
-      }).observe(document, { childList: true, subtree: true });
+        }).observe(root, {
+          childList: true,
+          subtree: true,
+          attributes: true,
+          characterData: true,
+        });
+      });
     });
     await page.reload();
     await page.waitForSelector("#tandem-app[data-hydrated=true]");
     await page.waitForTimeout(300); // let both sockets connect
-    const removed = await page.evaluate(() =>
-      (globalThis as unknown as { removed: string[] }).removed
+    const seen = await page.evaluate(() =>
+      (globalThis as unknown as { seen: { ssr: string; changes: string[] } })
+        .seen
     );
-    assert.deepEqual(removed, [], "hydration replaced server-rendered nodes");
+    assert.match(seen.ssr, /Open chat with Code Reviewer/);
+    assert.deepEqual(seen.changes, [], "hydration changed the server's markup");
+    assert.equal(
+      await page.evaluate(() =>
+        document.getElementById("tandem-app")!.innerHTML
+      ),
+      seen.ssr,
+    );
     assert.equal(await page.getByRole("alertdialog").count(), 0);
   });
 });
