@@ -3,7 +3,7 @@
  * system and seed messages, the conversation (the reply streams in), the
  * context bar and the input. Enter sends, Shift+Enter makes a new line.
  */
-import { useEffect, useRef } from "preact/hooks";
+import { useEffect, useLayoutEffect, useRef } from "preact/hooks";
 import type { ChatModel } from "../lib/client/chat_model.ts";
 import type { ChatWindow, EntryRole } from "../lib/client/chat_window.ts";
 import type { ContextUsage } from "../lib/protocol.ts";
@@ -73,12 +73,14 @@ export function AgentChat({ model, w }: { model: ChatModel; w: ChatWindow }) {
   const name = w.agent.name;
   const ready = status === "ready";
 
-  // Follow the conversation unless the person scrolled up to read.
+  // Follow the conversation unless the person scrolled up to read; before
+  // paint, so new text never shows below the fold first.
   const following = useRef(true);
-  useEffect(() => {
+  const seeds = w.seeds.value;
+  useLayoutEffect(() => {
     const element = log.current;
     if (element && following.current) element.scrollTop = element.scrollHeight;
-  }, [entries, pending?.content]);
+  }, [seeds, entries, pending?.content]);
   const onScroll = () => {
     const element = log.current!;
     following.current =
@@ -141,7 +143,7 @@ export function AgentChat({ model, w }: { model: ChatModel; w: ChatWindow }) {
             <p class="plain">{w.system.value}</p>
           </article>
         )}
-        {w.seeds.value.map((seed, i) => (
+        {seeds.map((seed, i) => (
           <Bubble
             key={`seed${i}`}
             role={seed.role}

@@ -127,6 +127,14 @@ Deno.test("Chat page - a reply streams in, ends with the full text, and the cont
     );
     assert.ok(partial.length > 0, `no partial text seen: ${[...seen]}`);
     assert.equal((await reply.locator(".markdown").innerText()).trim(), full);
+    // The conversation follows the reply: its end is in view.
+    assert.ok(
+      await reply.evaluate((el) =>
+        el.getBoundingClientRect().bottom <=
+          el.closest(".log")!.getBoundingClientRect().bottom + 1
+      ),
+      "the reply is below the visible part of the conversation",
+    );
     await screenshot(page, "chat-mid-conversation");
 
     await page.waitForFunction(
