@@ -77,12 +77,13 @@ Deno.test("AgentManager - another client's session looks exactly like an unknown
   );
   assert.ok(theirs instanceof SessionNotFoundError);
   assert.equal(theirs.code, "session_not_found");
+  // Four digits: with one live session, ids have three, so no id is this.
   const unknown = captureError(() =>
-    manager.getAgentBySession("tea-expert_000", "client-a")
+    manager.getAgentBySession("tea-expert_0000", "client-a")
   );
   assert.equal(
     theirs.message.replace(agent.sessionId, "ID"),
-    (unknown as Error).message.replace("tea-expert_000", "ID"),
+    (unknown as Error).message.replace("tea-expert_0000", "ID"),
   );
   assert.throws(
     () => manager.closeSession(agent.sessionId, "client-b"),
