@@ -56,7 +56,11 @@ export interface BrowserWorld {
   ): Promise<Page>;
 }
 
-async function spawnOn(port: number, provider: FakeOpenAI): Promise<Running> {
+async function spawnOn(
+  port: number,
+  provider: FakeOpenAI,
+  env: Record<string, string>,
+): Promise<Running> {
   const server = await spawnMain({
     PORT: String(port),
     HOSTNAME: "127.0.0.1",
@@ -64,6 +68,7 @@ async function spawnOn(port: number, provider: FakeOpenAI): Promise<Running> {
     OPENAI_API_KEY: "sk-test-secret",
     OPENAI_BASE_URL: provider.url,
     LLM_MAX_RETRIES: "0",
+    ...env,
   });
   if (server.url === "") {
     throw new Error(`Tandem did not start:\n${server.output()}`);
@@ -72,14 +77,17 @@ async function spawnOn(port: number, provider: FakeOpenAI): Promise<Running> {
 }
 
 /**
- * Runs `fn` with a fresh Tandem process, FakeOpenAI and Chromium. Chromium
+ * Runs `fn` with a fresh Tandem process (`env` added to its settings),
+ * FakeOpenAI and Chromium. Chromium
  * must be installed: a missing browser fails the test, it never skips.
  */
 export async function withBrowser(
   fn: (world: BrowserWorld) => Promise<void>,
+  options: { env?: Record<string, string> } = {},
 ): Promise<void> {
+  const env = options.env ?? {};
   const provider = await FakeOpenAI.start();
-  let server = await spawnOn(0, provider);
+  let server = await spawnOn(0, provider, env);
   const port = Number(new URL(server.url).port);
   let running = true;
   const browser = await launchChromium();
@@ -97,7 +105,7 @@ export async function withBrowser(
       await server.exited;
     },
     async startServer() {
-      server = await spawnOn(port, provider);
+      server = await spawnOn(port, provider, env);
       running = true;
     },
     async openPage(options = {}) {

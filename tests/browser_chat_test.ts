@@ -362,3 +362,18 @@ Deno.test("Chat page - readable at phone width, and follows a dark color scheme"
     assert.notEqual(await background(dark), await background(light));
   });
 });
+
+Deno.test("Chat page - without a provider, a message is answered with the setting to set", async () => {
+  await withBrowser(async ({ openPage, provider }) => {
+    const page = await openPage();
+    const chat = await openChat(page, "Assistant");
+    await chat.getByLabel("Message to Assistant").fill("anyone there?");
+    await chat.getByLabel("Message to Assistant").press("Enter");
+    const error = chat.locator(".msg.error");
+    await error.waitFor();
+    assert.match(await error.innerText(), /OPENAI_API_KEY/);
+    await chat.getByRole("button", { name: "Send" }).waitFor();
+    assert.equal(await chat.locator("textarea:enabled").count(), 1);
+    assert.equal(provider.requests.length, 0);
+  }, { env: { OPENAI_API_KEY: "", OPENAI_BASE_URL: "" } });
+});
