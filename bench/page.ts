@@ -11,8 +11,8 @@
  * the 100 ms budget. Cold loads use a fresh browser context (empty cache);
  * warm loads reuse one, as a returning visitor's browser would.
  */
-import { gzipSync } from "node:zlib";
 import type { Browser } from "playwright-core";
+import { gzipSize } from "../lib/build.ts";
 import { launchChromium } from "../tests/browser.ts";
 import { AGENTS_DIR } from "../tests/harness.ts";
 import { spawnMain } from "../tests/main_process.ts";
@@ -44,7 +44,7 @@ async function fetchAsset(
     asset: {
       url,
       raw: bytes.length,
-      gzip: gzipSync(bytes, { level: 9 }).length,
+      gzip: gzipSize(bytes),
     },
     text: new TextDecoder().decode(bytes),
   };

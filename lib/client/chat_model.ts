@@ -10,9 +10,12 @@ import {
   type FrontendEvent,
   type ResultFrame,
 } from "../protocol.ts";
-import type { BackoffPolicy } from "./backoff.ts";
 import { ChatWindow } from "./chat_window.ts";
-import { type CommandInput, ConnectionManager } from "./connection_manager.ts";
+import {
+  type CommandInput,
+  ConnectionManager,
+  type ConnectionOptions,
+} from "./connection_manager.ts";
 
 /** The part of sessionStorage the model uses. */
 export interface KeyValueStore {
@@ -33,15 +36,12 @@ export function loadClientId(store: KeyValueStore): string {
   return fresh;
 }
 
-/** What the model needs from the browser. */
-export interface ChatEnvironment {
-  /** e.g. "ws://localhost:8000" */
-  baseUrl: string;
+/**
+ * What the model needs from the browser: the connection's options (the
+ * client id it finds in `store`), the store, and how to reload.
+ */
+export interface ChatEnvironment extends Omit<ConnectionOptions, "clientId"> {
   store: KeyValueStore;
-  backoff?: BackoffPolicy;
-  random?: () => number;
-  connect?: (url: string) => WebSocket;
-  warn?: (message: string) => void;
   /** Reloads the page (after switching to a new client id). */
   reload?: () => void;
 }
@@ -55,6 +55,7 @@ export interface Notice {
 /** Events for a session no window claims yet; beyond this, oldest go. */
 const MAX_ORPHANS = 500;
 const MAX_NOTICES = 4;
+const SESSION_ENDED = "This session has ended: the server no longer has it.";
 
 /** The page's state and the actions its buttons call. */
 export class ChatModel {
@@ -80,12 +81,8 @@ export class ChatModel {
     this.#env = env;
     this.#restoreWindows();
     const connection = new ConnectionManager({
-      baseUrl: env.baseUrl,
+      ...env,
       clientId: loadClientId(env.store),
-      backoff: env.backoff,
-      random: env.random,
-      connect: env.connect,
-      warn: env.warn,
     }, {
       onEvent: (event) => this.#route(event),
       onResync: () => void this.#resync(),
@@ -198,7 +195,7 @@ export class ChatModel {
 
   #refused(w: ChatWindow, result: ResultFrame & { ok: false }): void {
     if (result.error.code === "session_not_found") {
-      w.end("ended", "This session has ended: the server no longer has it.");
+      w.end("ended", SESSION_ENDED);
       return;
     }
     w.busy.value = w.pending.value !== null;
@@ -263,7 +260,7 @@ export class ChatModel {
       const session_id = w.sessionId.value;
       if (session_id === null || w.status.value === "ended") continue;
       if (!live.has(session_id)) {
-        w.end("ended", "This session has ended: the server no longer has it.");
+        w.end("ended", SESSION_ENDED);
         continue;
       }
       void this.#request({
