@@ -6,6 +6,7 @@
 import { Hono } from "hono";
 import type { Config } from "./lib/config.ts";
 import type { Logger } from "./lib/logger.ts";
+import { securityHeaders } from "./lib/security_headers.ts";
 import {
   type AppEnv,
   createObjects,
@@ -25,6 +26,12 @@ export function createApp(objects: Objects): Hono<AppEnv> {
     c.set("objects", objects);
     await next();
   });
+  // Upgrade answers are left alone: their headers belong to the handshake.
+  const secure = securityHeaders();
+  app.use(
+    "*",
+    (c, next) => c.req.path.startsWith("/ws/") ? next() : secure(c, next),
+  );
   app.get("/", index);
   app.get("/healthz", healthz);
   app.get("/_build/:file", built);

@@ -8,18 +8,14 @@
  * discarded, so the conversation stays a valid alternation the next message
  * can build on. A cancelled reply keeps the text streamed so far.
  */
-import { encode } from "gpt-tokenizer";
-import { APIError } from "openai";
 import type { AgentConfig } from "./agent_config.ts";
 import type { LlmSettings } from "./config.ts";
+import { fitContext, fixedTokens, messageTokens } from "./context_window.ts";
 import { BusyError, TandemError } from "./errors.ts";
 import type { FrontendAPI } from "./frontend_api.ts";
-import {
-  describeModelError,
-  type ModelClient,
-  NOT_CONFIGURED_MESSAGE,
-} from "./llm.ts";
+import { type ModelClient, NOT_CONFIGURED_MESSAGE } from "./llm.ts";
 import type { Logger } from "./logger.ts";
+import { streamReply } from "./model_call.ts";
 import type { ContextUsage, HistoryMessage, Usage } from "./protocol.ts";
 
 export interface AgentDeps {
@@ -38,24 +34,11 @@ interface PendingReply {
   content: string;
   controller: AbortController;
   /** Why the stream was aborted, when we aborted it. */
-  abortedFor: "cancel" | "timeout" | "close" | null;
-  timeoutMessage: string;
+  abortedFor: "cancel" | "close" | null;
   done: Promise<void>;
 }
 
 type ModelMessage = { role: "system" | "user" | "assistant"; content: string };
-
-const BROKE_OFF =
-  "the model provider's stream broke off before the reply was complete; try again";
-
-/** 300 -> "0.3", 60000 -> "60": exact enough for a person to act on. */
-function seconds(ms: number): string {
-  const s = Math.max(0.1, Math.round(ms / 100) / 10);
-  return String(s);
-}
-
-/** Tokens a chat message costs beyond its text (role and separators). */
-const MESSAGE_OVERHEAD_TOKENS = 4;
 
 export class Agent {
   readonly agentId: string;
@@ -67,6 +50,8 @@ export class Agent {
   #pending: PendingReply | null = null;
   /** Context size the provider reported after the last reply. */
   #reportedTokens: number | null = null;
+  /** Estimated tokens of each turn, counted once. */
+  readonly #turnTokens = new WeakMap<HistoryMessage, number>();
 
   constructor(deps: AgentDeps) {
     this.#deps = deps;
@@ -119,26 +104,29 @@ export class Agent {
   }
 
   /**
-   * Accepts a user message and starts the reply in the background.
-   * Throws `busy` or `not_configured` before accepting anything.
-   * Returns the id the reply's events will carry.
+   * Accepts a user message and starts the reply in the background. When the
+   * request would not fit the context window, the oldest exchanges leave the
+   * conversation first (the owner gets a notification). Throws `busy`,
+   * `not_configured`, or `too_large` (the message cannot fit even alone)
+   * before accepting anything. Returns the id the reply's events will carry.
    */
   chat(message: string): string {
     if (this.#pending) throw new BusyError(this.sessionId);
     if (this.#deps.model === null) {
       throw new TandemError("not_configured", NOT_CONFIGURED_MESSAGE);
     }
-    this.#turns.push({
+    const turn: HistoryMessage = {
       message_id: crypto.randomUUID(),
       role: "user",
       content: message,
-    });
+    };
+    this.#makeRoom(this.#tokensOf(turn));
+    this.#turns.push(turn);
     const pending: PendingReply = {
       messageId: crypto.randomUUID(),
       content: "",
       controller: new AbortController(),
       abortedFor: null,
-      timeoutMessage: "",
       done: Promise.resolve(),
     };
     this.#pending = pending;
@@ -194,11 +182,50 @@ export class Agent {
   }
 
   #estimateTokens(): number {
-    let total = 0;
-    for (const message of this.modelContext()) {
-      total += encode(message.content).length + MESSAGE_OVERHEAD_TOKENS;
-    }
+    let total = fixedTokens(this.#deps.config);
+    for (const turn of this.#turns) total += this.#tokensOf(turn);
     return total;
+  }
+
+  #tokensOf(turn: HistoryMessage): number {
+    let tokens = this.#turnTokens.get(turn);
+    if (tokens === undefined) {
+      tokens = messageTokens(turn.content);
+      this.#turnTokens.set(turn, tokens);
+    }
+    return tokens;
+  }
+
+  /**
+   * Drops the oldest exchanges so system, seeds, the conversation, a new
+   * message of `incoming` tokens and the reply reserve fit the context
+   * window (see context_window.ts), and tells the owner. They leave the
+   * session, not just the request: that is what bounds its memory, and a
+   * refresh shows what the model sees. Throws `too_large` when the message
+   * cannot fit even with no conversation.
+   */
+  #makeRoom(incoming: number): void {
+    const { config, frontend } = this.#deps;
+    const fit = fitContext(
+      config,
+      this.#turns.map((t) => ({ role: t.role, tokens: this.#tokensOf(t) })),
+      incoming,
+    );
+    if (!fit.ok) throw new TandemError("too_large", fit.message);
+    if (fit.drop === 0) return;
+    this.#turns.splice(0, fit.drop);
+    // The provider's count included the turns that just left.
+    this.#reportedTokens = null;
+    this.#log.info("oldest turns left the context", {
+      sessionId: this.sessionId,
+      dropped: fit.drop,
+    });
+    const messages = fit.drop === 1 ? "message" : "messages";
+    frontend.sendNotification(
+      "info",
+      `${fit.drop} earlier ${messages} of your chat with ${config.name} (session ${this.sessionId}) left the model's context to fit its context window of ${config.contextWindow} tokens; the system prompt and examples are kept.`,
+      this.clientId,
+    );
   }
 
   #modelName(): string {
@@ -207,53 +234,27 @@ export class Agent {
 
   async #reply(pending: PendingReply, client: ModelClient): Promise<void> {
     const { config, llm } = this.#deps;
-    let model = this.#modelName();
-    let finishReason: string | null = null;
-    let usage: Usage | null = null;
-    const { signal } = pending.controller;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const arm = (ms: number, what: string) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => {
-        pending.abortedFor = "timeout";
-        pending.timeoutMessage = `the model provider sent nothing for ${
-          seconds(ms)
-        } s ${what}; try again`;
-        pending.controller.abort();
-      }, ms);
-    };
-    arm(llm.firstTokenTimeoutMs, "before the first token");
-    let streaming = false;
+    // Taken before the first await, so the same tick the chat was accepted.
+    const startedAt = Date.now();
     try {
-      const stream = await client.chat.completions.create({
-        model,
-        messages: this.modelContext(),
-        stream: true,
-        stream_options: { include_usage: true },
-        ...(config.temperature === null
-          ? {}
-          : { temperature: config.temperature }),
-        ...(config.maxOutputTokens === null
-          ? {}
-          : { max_tokens: config.maxOutputTokens }),
-      }, { signal });
-      streaming = true;
-      // An aborted stream ends this loop silently; abortedFor tells why.
-      for await (const chunk of stream) {
-        if (this.#pending !== pending) break;
-        arm(llm.idleTimeoutMs, "in the middle of the reply");
-        if (chunk.model) model = chunk.model;
-        if (chunk.usage) {
-          usage = {
-            prompt_tokens: chunk.usage.prompt_tokens,
-            completion_tokens: chunk.usage.completion_tokens,
-            total_tokens: chunk.usage.total_tokens,
-          };
-        }
-        const choice = chunk.choices?.[0];
-        if (!choice) continue;
-        const delta = choice.delta?.content;
-        if (delta) {
+      const outcome = await streamReply({
+        client,
+        request: {
+          model: this.#modelName(),
+          messages: this.modelContext(),
+          stream: true,
+          stream_options: { include_usage: true },
+          ...(config.temperature === null
+            ? {}
+            : { temperature: config.temperature }),
+          ...(config.maxOutputTokens === null
+            ? {}
+            : { max_tokens: config.maxOutputTokens }),
+        },
+        llm,
+        startedAt,
+        signal: pending.controller.signal,
+        onDelta: (delta) => {
           pending.content += delta;
           this.#deps.frontend.sendAgentResponseDelta(
             this.agentId,
@@ -261,34 +262,28 @@ export class Agent {
             pending.messageId,
             delta,
           );
-        }
-        if (choice.finish_reason) finishReason = choice.finish_reason;
+        },
+        log: this.#log,
+        logContext: { sessionId: this.sessionId },
+      });
+      if (this.#pending !== pending) return; // cancelled or closed meanwhile
+      if (outcome.kind === "done") {
+        if (outcome.usage) this.#reportedTokens = outcome.usage.total_tokens;
+        this.#finish(pending, outcome);
+      } else if (outcome.kind === "failed") {
+        const { kind, status } = outcome.failure;
+        this.#fail(pending, outcome.message, {
+          kind,
+          status: status ?? undefined,
+          attempts: outcome.attempts,
+        });
       }
     } catch (error) {
-      if (!signal.aborted) {
-        // Once the stream is open, a read failure means the connection broke.
-        this.#fail(
-          pending,
-          streaming && !(error instanceof APIError)
-            ? BROKE_OFF
-            : describeModelError(error, model),
-          error,
-        );
-        return;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-    if (this.#pending !== pending) return; // cancelled or closed meanwhile
-    if (pending.abortedFor === "timeout") {
-      this.#fail(pending, pending.timeoutMessage, null);
-    } else if (finishReason === null) {
-      this.#fail(pending, BROKE_OFF, null);
-    } else if (pending.content === "") {
-      this.#fail(pending, "the model returned an empty reply; try again", null);
-    } else {
-      if (usage) this.#reportedTokens = usage.total_tokens;
-      this.#finish(pending, { finishReason, model, usage });
+      // A bug, not the provider: the reply still ends and the session lives.
+      this.#log.error("reply failed", { sessionId: this.sessionId, error });
+      this.#fail(pending, "Tandem failed while getting the reply; try again", {
+        kind: "internal",
+      });
     }
   }
 
@@ -321,15 +316,19 @@ export class Agent {
     );
   }
 
-  #fail(pending: PendingReply, message: string, cause: unknown): void {
+  /** `what`: kind, status, attempts; never text the provider or person wrote. */
+  #fail(
+    pending: PendingReply,
+    message: string,
+    what: Record<string, unknown>,
+  ): void {
     if (this.#pending !== pending) return;
     this.#pending = null;
     this.#reportedTokens = null;
-    this.#log.warn("model call failed", {
-      sessionId: this.sessionId,
-      error: message,
-      cause: cause instanceof Error ? cause.name : undefined,
-    });
+    const context = { sessionId: this.sessionId, ...what };
+    this.#log.warn("model call failed", context);
+    // The sentence may quote the provider's answer: details only at debug.
+    this.#log.debug("model call failed", { ...context, error: message });
     const frontend = this.#deps.frontend;
     frontend.sendError(this.agentId, this.sessionId, "llm_error", message);
     frontend.sendContextUpdate(

@@ -1,6 +1,8 @@
 /**
  * AgentManager: holds the agent configs loaded at start-up and maps session
- * ids to Agent instances, each owned by the client that created it.
+ * ids to Agent instances, each owned by the client that created it. It also
+ * bounds them: a client holds at most `maxSessionsPerClient`, and a session
+ * left idle for `sessionIdleMs` is closed by {@link AgentManager.sweepIdle}.
  */
 import { Agent } from "./agent.ts";
 import type { AgentConfig } from "./agent_config.ts";
@@ -22,6 +24,8 @@ export interface AgentManagerOptions {
   limits: Limits;
   model: ModelClient | null;
   logger: Logger;
+  /** The clock idle times are measured with (tests pass a fake one). */
+  now?: () => number;
 }
 
 export class AgentManager {
@@ -29,14 +33,20 @@ export class AgentManager {
   readonly #sessions = new Map<string, Agent>();
   readonly #byClient = new Map<string, Set<string>>();
   readonly #perSlug = new Map<string, number>();
+  /** When a command last named each session, or a reply of it last ran. */
+  readonly #lastActive = new Map<string, number>();
+  /** Replies whose end is awaited to mark their session active then. */
+  readonly #watched = new WeakSet<Promise<void>>();
   readonly #opts: AgentManagerOptions;
   readonly #log: Logger;
+  readonly #now: () => number;
   #frontend: FrontendAPI | null = null;
 
   constructor(options: AgentManagerOptions) {
     this.#opts = options;
     this.#agents = options.agents;
     this.#log = options.logger.child("agent-manager");
+    this.#now = options.now ?? Date.now;
   }
 
   /** Wires the FrontendAPI the agents send through (set once, at start). */
@@ -94,6 +104,7 @@ export class AgentManager {
       logger: this.#opts.logger,
     });
     this.#sessions.set(sessionId, agent);
+    this.#lastActive.set(sessionId, this.#now());
     mine.add(sessionId);
     this.#byClient.set(clientId, mine);
     this.#perSlug.set(slug, (this.#perSlug.get(slug) ?? 0) + 1);
@@ -104,13 +115,15 @@ export class AgentManager {
   /**
    * The session's Agent, if `clientId` owns it. Unknown sessions and other
    * clients' sessions both throw the same `session_not_found`, so ids leak
-   * nothing.
+   * nothing. Every command that names a session (chat, refresh, cancel,
+   * close) looks it up here, so this also marks the session active.
    */
   getAgentBySession(sessionId: string, clientId: string): Agent {
     const agent = this.#sessions.get(sessionId);
     if (!agent || agent.clientId !== clientId) {
       throw new SessionNotFoundError(sessionId);
     }
+    this.#lastActive.set(sessionId, this.#now());
     return agent;
   }
 
@@ -126,9 +139,66 @@ export class AgentManager {
 
   /** Closes a session the client owns; a reply in progress is stopped. */
   closeSession(sessionId: string, clientId: string): void {
-    const agent = this.getAgentBySession(sessionId, clientId);
+    this.#remove(this.getAgentBySession(sessionId, clientId));
+    this.#log.info("session closed", { sessionId, clientId });
+  }
+
+  /**
+   * Closes every session that has been idle for `limits.sessionIdleMs`: no
+   * command named it and no reply of it ran for that long. A session with a
+   * reply in progress is never closed; the reply's end counts as activity
+   * (to within one sweep when the reply was shorter than the sweep interval).
+   * The owner gets a `warning` notification per closed session. Returns the
+   * closed session ids.
+   */
+  sweepIdle(): string[] {
+    const now = this.#now();
+    const limit = this.#opts.limits.sessionIdleMs;
+    const closed: string[] = [];
+    for (const [sessionId, agent] of this.#sessions) {
+      if (agent.busy) {
+        this.#lastActive.set(sessionId, now);
+        this.#watchReply(sessionId, agent);
+        continue;
+      }
+      const idleMs = now - (this.#lastActive.get(sessionId) ?? now);
+      if (idleMs < limit) continue;
+      this.#remove(agent);
+      closed.push(sessionId);
+      const { clientId } = agent;
+      this.#log.info("idle session closed", { sessionId, clientId, idleMs });
+      this.#frontend?.sendNotification(
+        "warning",
+        `Your chat with ${
+          this.agent(agent.agentId).name
+        } (session ${sessionId}) was closed after ${
+          duration(idleMs)
+        } without activity; start a new chat to continue.`,
+        clientId,
+      );
+    }
+    return closed;
+  }
+
+  /** Marks the session active again when its reply in progress ends. */
+  #watchReply(sessionId: string, agent: Agent): void {
+    const settled = agent.settled;
+    if (this.#watched.has(settled)) return;
+    this.#watched.add(settled);
+    const mark = () => {
+      if (this.#sessions.get(sessionId) === agent) {
+        this.#lastActive.set(sessionId, this.#now());
+      }
+    };
+    void settled.then(mark, mark);
+  }
+
+  /** Stops the agent and forgets its session everywhere. */
+  #remove(agent: Agent): void {
+    const { sessionId, clientId } = agent;
     agent.close();
     this.#sessions.delete(sessionId);
+    this.#lastActive.delete(sessionId);
     const mine = this.#byClient.get(clientId);
     mine?.delete(sessionId);
     if (mine?.size === 0) this.#byClient.delete(clientId);
@@ -136,7 +206,6 @@ export class AgentManager {
     const left = (this.#perSlug.get(slug) ?? 1) - 1;
     if (left > 0) this.#perSlug.set(slug, left);
     else this.#perSlug.delete(slug);
-    this.#log.info("session closed", { sessionId, clientId });
   }
 
   /** The client's live sessions. */
@@ -159,4 +228,13 @@ export class AgentManager {
     for (const agent of this.#sessions.values()) if (agent.busy) busy++;
     return { sessions: this.#sessions.size, busy };
   }
+}
+
+/** 400 -> "0.4 s", 3_600_000 -> "60 minutes": idle times in a person's words. */
+function duration(ms: number): string {
+  if (ms < 60_000) return `${Math.max(0.1, Math.round(ms / 100) / 10)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes === 1) return "1 minute";
+  if (minutes < 120) return `${minutes} minutes`;
+  return `${Math.floor(minutes / 60)} hours`;
 }

@@ -13,13 +13,13 @@ import {
   type CancelCommand,
   type ChatCommand,
   type ErrorCode,
-  parseCommand,
+  type PingCommand,
   type RefreshCommand,
   type RequestCommand,
   type ResultFrame,
   type SessionCommand,
-  sizeOverLimit,
 } from "./protocol.ts";
+import { frameOverLimit, parseCommand } from "./frame_parser.ts";
 
 export interface BackendApiOptions {
   agentManager: AgentManager;
@@ -44,6 +44,9 @@ interface ClientState {
   /** Rate-limited frames in a row; sustained abuse closes the socket. */
   strikes: number;
 }
+
+/** Commands that do work (a ping only proves the socket is alive). */
+type WorkCommand = Exclude<RequestCommand, PingCommand>;
 
 /** How many answers per client are kept for idempotent re-sends. */
 const ANSWERS_KEPT = 1000;
@@ -93,11 +96,7 @@ export class BackendAPI {
 
   #handleFrame(clientId: string, socket: WebSocket, data: unknown): void {
     const { limits } = this.#opts;
-    const size = typeof data === "string"
-      ? sizeOverLimit(data, limits.hardFrameBytes)
-      : data instanceof ArrayBuffer && data.byteLength > limits.hardFrameBytes
-      ? data.byteLength
-      : null;
+    const size = frameOverLimit(data, limits.hardFrameBytes);
     if (size !== null) {
       this.#log.warn("frame over the hard limit; closing", { clientId, size });
       closeQuietly(
@@ -107,36 +106,23 @@ export class BackendAPI {
       );
       return;
     }
+    const charge = this.charge(clientId, socket);
+    if (charge === "closed") return;
     const state = this.#state(clientId);
-    const limited = !this.#takeToken(state);
     const parsed = parseCommand(
       typeof data === "string" ? data : new Uint8Array(0),
       limits,
     );
-    if (limited) {
-      state.strikes++;
-      if (state.strikes >= STRIKES_BEFORE_CLOSE) {
-        this.#log.warn("command flood; closing", { clientId });
-        closeQuietly(socket, 1008, "too many commands");
-        return;
-      }
+    if (charge === "limited") {
       const isAck = parsed.ok && parsed.command.type === "ack";
       if (!isAck) {
         const id = parsed.ok
           ? (parsed.command as RequestCommand).request_id
           : parsed.request_id;
-        send(
-          socket,
-          failure(
-            id,
-            "rate_limited",
-            `more than ${limits.commandsPerSecond} commands per second (burst ${limits.commandBurst}); slow down`,
-          ),
-        );
+        send(socket, failure(id, "rate_limited", this.rateLimitMessage));
       }
       return;
     }
-    state.strikes = 0;
     if (!parsed.ok) {
       send(socket, failure(parsed.request_id, parsed.code, parsed.message));
       return;
@@ -144,6 +130,20 @@ export class BackendAPI {
     const command = parsed.command;
     if (command.type === "ack") {
       this.#opts.frontendApi.ack(clientId, command.seq);
+      return;
+    }
+    if (command.type === "ping") {
+      // Not remembered: heartbeats must not push real answers out of memory.
+      send(
+        socket,
+        JSON.stringify(
+          {
+            type: "result",
+            request_id: command.request_id,
+            ok: true,
+          } satisfies ResultFrame,
+        ),
+      );
       return;
     }
     const earlier = state.answered.get(command.request_id);
@@ -170,7 +170,7 @@ export class BackendAPI {
   /** Runs one command and renders its `result` frame. */
   #execute(
     clientId: string,
-    command: RequestCommand,
+    command: WorkCommand,
   ): { frame: string; after?: () => void } {
     try {
       const outcome = this.#dispatch(clientId, command);
@@ -205,7 +205,7 @@ export class BackendAPI {
     }
   }
 
-  #dispatch(clientId: string, command: RequestCommand): Outcome {
+  #dispatch(clientId: string, command: WorkCommand): Outcome {
     switch (command.type) {
       case "session":
         return this.handleSessionManagement(clientId, command);
@@ -261,6 +261,30 @@ export class BackendAPI {
       clientId,
     );
     return { data: { cancelled: agent.cancel() } };
+  }
+
+  /**
+   * Charges one frame of `clientId`, from either of its sockets, to the
+   * client's one command budget: "ok"; "limited" (answer `rate_limited`);
+   * or "closed" after sustained abuse, `socket` having been closed (1008).
+   */
+  charge(clientId: string, socket: WebSocket): "ok" | "limited" | "closed" {
+    const state = this.#state(clientId);
+    if (this.#takeToken(state)) {
+      state.strikes = 0;
+      return "ok";
+    }
+    state.strikes++;
+    if (state.strikes < STRIKES_BEFORE_CLOSE) return "limited";
+    this.#log.warn("command flood; closing", { clientId });
+    closeQuietly(socket, 1008, "too many commands");
+    return "closed";
+  }
+
+  /** What a `rate_limited` answer says. */
+  get rateLimitMessage(): string {
+    const { commandsPerSecond, commandBurst } = this.#opts.limits;
+    return `more than ${commandsPerSecond} commands per second (burst ${commandBurst}); slow down`;
   }
 
   /** Closes every socket (1001, so browsers reconnect elsewhere). */

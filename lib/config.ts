@@ -19,6 +19,11 @@ export interface Limits {
   commandBurst: number;
   /** Live sessions one client may hold. */
   maxSessionsPerClient: number;
+  /**
+   * A session no command named and no reply ran in for this long is closed
+   * (its owner gets a notification), so abandoned chats do not hold memory.
+   */
+  sessionIdleMs: number;
 }
 
 /** How long the FrontendAPI holds sent events for replay. */
@@ -39,8 +44,18 @@ export interface LlmSettings {
   firstTokenTimeoutMs: number;
   /** Time allowed between two streamed chunks. */
   idleTimeoutMs: number;
-  /** Retries of a failed request before any token (the openai client's). */
+  /**
+   * Tandem's retries of a failed model call before the first token reached
+   * the browser (never after: that would duplicate text).
+   */
   maxRetries: number;
+  /**
+   * A retry starts only if its wait ends within this long after the chat was
+   * accepted, so a person is not left waiting on a provider that is down.
+   */
+  retryBudgetMs: number;
+  /** Ceiling of the first retry's random wait; each retry doubles it. */
+  retryBaseMs: number;
 }
 
 export interface Config {
@@ -54,6 +69,11 @@ export interface Config {
   llm: LlmSettings;
   limits: Limits;
   replay: ReplaySettings;
+  /**
+   * A socket from which nothing (not even a pong) arrived for this long is
+   * dead: the server pings it halfway, closes it and holds its events.
+   */
+  heartbeatTimeoutMs: number;
 }
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -71,15 +91,19 @@ const EnvSchema = z.object({
   LLM_FIRST_TOKEN_TIMEOUT_MS: int(1).default(60_000),
   LLM_IDLE_TIMEOUT_MS: int(1).default(60_000),
   LLM_MAX_RETRIES: int(0).max(10).default(2),
+  LLM_RETRY_BUDGET_MS: int(0).default(30_000),
+  LLM_RETRY_BASE_MS: int(1).default(500),
   MAX_FRAME_BYTES: int(256).default(64 * 1024),
   HARD_FRAME_BYTES: int(256).default(1024 * 1024),
   MAX_MESSAGE_CHARS: int(1).default(32_000),
   COMMANDS_PER_SECOND: int(1).default(20),
   COMMAND_BURST: int(1).default(40),
   MAX_SESSIONS_PER_CLIENT: int(1).default(32),
+  SESSION_IDLE_MS: int(100).default(60 * 60_000),
   EVENT_HOLD_MS: int(0).default(5 * 60_000),
   EVENT_HOLD_COUNT: int(0).default(1000),
   MAX_HELD_EVENTS: int(1).default(10_000),
+  HEARTBEAT_TIMEOUT_MS: int(200).default(30_000),
 });
 
 /** The environment variables Tandem reads. */
@@ -134,6 +158,8 @@ export function loadConfig(
       firstTokenTimeoutMs: e.LLM_FIRST_TOKEN_TIMEOUT_MS,
       idleTimeoutMs: e.LLM_IDLE_TIMEOUT_MS,
       maxRetries: e.LLM_MAX_RETRIES,
+      retryBudgetMs: e.LLM_RETRY_BUDGET_MS,
+      retryBaseMs: e.LLM_RETRY_BASE_MS,
     },
     limits: {
       maxFrameBytes: e.MAX_FRAME_BYTES,
@@ -142,11 +168,13 @@ export function loadConfig(
       commandsPerSecond: e.COMMANDS_PER_SECOND,
       commandBurst: e.COMMAND_BURST,
       maxSessionsPerClient: e.MAX_SESSIONS_PER_CLIENT,
+      sessionIdleMs: e.SESSION_IDLE_MS,
     },
     replay: {
       holdMs: e.EVENT_HOLD_MS,
       holdCount: e.EVENT_HOLD_COUNT,
       maxHeld: e.MAX_HELD_EVENTS,
     },
+    heartbeatTimeoutMs: e.HEARTBEAT_TIMEOUT_MS,
   };
 }

@@ -60,3 +60,52 @@ Deno.test("loadConfig - BUILD_DIR overrides the default build folder", () => {
     "/tmp/build",
   );
 });
+
+Deno.test("loadConfig - SESSION_IDLE_MS defaults to an hour and is validated", () => {
+  assert.equal(loadConfig({}, ".").limits.sessionIdleMs, 3_600_000);
+  assert.equal(
+    loadConfig({ SESSION_IDLE_MS: "1500" }, ".").limits.sessionIdleMs,
+    1500,
+  );
+  assert.throws(
+    () => loadConfig({ SESSION_IDLE_MS: "soon" }, "."),
+    /invalid setting SESSION_IDLE_MS="soon"/,
+  );
+  assert.throws(
+    () => loadConfig({ SESSION_IDLE_MS: "10" }, "."),
+    /invalid setting SESSION_IDLE_MS="10"/,
+  );
+});
+
+Deno.test("loadConfig - HEARTBEAT_TIMEOUT_MS defaults to 30 s and is validated", () => {
+  assert.equal(loadConfig({}, ".").heartbeatTimeoutMs, 30_000);
+  assert.equal(
+    loadConfig({ HEARTBEAT_TIMEOUT_MS: "1500" }, ".").heartbeatTimeoutMs,
+    1500,
+  );
+  assert.throws(
+    () => loadConfig({ HEARTBEAT_TIMEOUT_MS: "50" }, "."),
+    /HEARTBEAT_TIMEOUT_MS/,
+  );
+});
+
+Deno.test("loadConfig - model retries: 2 within 30 s by default, validated", () => {
+  const { llm } = loadConfig({}, ".");
+  assert.equal(llm.maxRetries, 2);
+  assert.equal(llm.retryBudgetMs, 30_000);
+  assert.equal(llm.retryBaseMs, 500);
+  const set = loadConfig(
+    { LLM_RETRY_BUDGET_MS: "0", LLM_RETRY_BASE_MS: "20" },
+    ".",
+  ).llm;
+  assert.equal(set.retryBudgetMs, 0);
+  assert.equal(set.retryBaseMs, 20);
+  assert.throws(
+    () => loadConfig({ LLM_RETRY_BUDGET_MS: "-1" }, "."),
+    /invalid setting LLM_RETRY_BUDGET_MS="-1"/,
+  );
+  assert.throws(
+    () => loadConfig({ LLM_RETRY_BASE_MS: "0" }, "."),
+    /invalid setting LLM_RETRY_BASE_MS="0"/,
+  );
+});

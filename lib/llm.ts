@@ -25,23 +25,38 @@ export function createModelClient(settings: LlmSettings): ModelClient | null {
   return new OpenAI({
     apiKey: settings.apiKey ?? "no-key",
     baseURL: settings.baseUrl ?? undefined,
-    maxRetries: settings.maxRetries,
+    // Tandem retries itself (lib/model_call.ts): only before the first token
+    // reached the browser, within LLM_RETRY_BUDGET_MS.
+    maxRetries: 0,
     // Our own watchdog bounds the wait for tokens; this only caps the request.
     timeout: Math.max(settings.firstTokenTimeoutMs, settings.idleTimeoutMs) * 2,
+    // The client would print to the console; Tandem logs failures itself.
+    logLevel: "off",
   });
 }
 
-function retryAfterSeconds(headers: Headers | undefined): number | null {
+/**
+ * The wait a provider asked for, in ms: `retry-after-ms`, else `retry-after`
+ * in seconds or as an HTTP date (counted from `now`). Null when absent or
+ * unreadable; never negative.
+ */
+export function retryAfterMs(
+  headers: Headers | undefined,
+  now: number = Date.now(),
+): number | null {
   const ms = Number.parseFloat(headers?.get("retry-after-ms") ?? "");
-  if (Number.isFinite(ms)) return Math.max(1, Math.ceil(ms / 1000));
-  const raw = headers?.get("retry-after");
+  if (Number.isFinite(ms)) return Math.max(0, ms);
+  const raw = headers?.get("retry-after")?.trim();
   if (!raw) return null;
-  const seconds = Number.parseFloat(raw);
-  if (Number.isFinite(seconds)) return Math.max(1, Math.ceil(seconds));
+  if (/^\d+(\.\d+)?$/.test(raw)) return Number.parseFloat(raw) * 1000;
   const date = Date.parse(raw);
-  return Number.isFinite(date)
-    ? Math.max(1, Math.ceil((date - Date.now()) / 1000))
-    : null;
+  return Number.isFinite(date) ? Math.max(0, date - now) : null;
+}
+
+/** A wait in words a person can act on: "20 s", "3 min". */
+export function waitInWords(ms: number): string {
+  const s = Math.max(1, Math.ceil(ms / 1000));
+  return s < 120 ? `${s} s` : `${Math.ceil(s / 60)} min`;
 }
 
 /**
@@ -53,9 +68,14 @@ export function describeModelError(error: unknown, model: string): string {
     return "the model provider did not answer in time; try again";
   }
   if (error instanceof APIConnectionError) {
-    const cause = error.cause instanceof Error
-      ? `: ${error.cause.message}`
-      : "";
+    // The innermost cause says why ("Connection refused (os error 111)");
+    // the layers above it only say that fetch failed.
+    let inner: unknown = error.cause;
+    while (inner instanceof Error && inner.cause instanceof Error) {
+      inner = inner.cause;
+    }
+    const why = inner instanceof Error ? inner.message.split(": ").at(-1) : "";
+    const cause = why ? `: ${why.slice(0, 200)}` : "";
     return `could not reach the model provider${cause}; check OPENAI_BASE_URL and that the provider is running`;
   }
   if (error instanceof APIError) {
@@ -65,10 +85,12 @@ export function describeModelError(error: unknown, model: string): string {
       return `the model provider rejected the API key (${status}); check OPENAI_API_KEY`;
     }
     if (status === 429) {
-      const wait = retryAfterSeconds(error.headers as Headers | undefined);
+      const wait = retryAfterMs(error.headers as Headers | undefined);
       return wait === null
         ? "the model provider rate-limited us (429); try again in a moment"
-        : `the model provider rate-limited us (429); try again in ${wait} s`;
+        : `the model provider rate-limited us (429); try again in ${
+          waitInWords(wait)
+        }`;
     }
     if (status === 404) {
       return `the model provider does not know the model "${model}" (404); check the agent's model or OPENAI_MODEL`;

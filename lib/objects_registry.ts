@@ -22,6 +22,8 @@ export interface Objects {
   agentManager: AgentManager;
   /** The browser bundle and stylesheet; null when there is no build. */
   assets: Assets | null;
+  /** True once {@link Objects.shutdown} has begun: no new sockets. */
+  readonly closing: boolean;
   /**
    * Shuts the set down: tells clients, ends replies in flight with
    * `finish_reason: "cancelled"`, and closes sockets with 1001.
@@ -32,8 +34,14 @@ export interface Objects {
 /** Hono's environment: every route finds the registry's objects here. */
 export type AppEnv = { Variables: { objects: Objects } };
 
-/** How often idle clients and old events are swept. */
-const SWEEP_INTERVAL_MS = 30_000;
+/**
+ * How often idle clients, idle sessions and old events are swept: every 30 s,
+ * or a quarter of SESSION_IDLE_MS when that is shorter (an idle session is
+ * closed at most one interval late), but never more often than every 50 ms.
+ */
+export function sweepIntervalMs(sessionIdleMs: number): number {
+  return Math.max(50, Math.min(30_000, Math.floor(sessionIdleMs / 4)));
+}
 
 /**
  * Loads the agents and builds a wired set of instances. Throws an
@@ -77,9 +85,15 @@ export async function createObjects(
     logger,
   });
   const sweeper = setInterval(() => {
-    frontendApi.sweep();
-    backendApi.sweep();
-  }, SWEEP_INTERVAL_MS);
+    // A throw here would be an uncaught error that ends the process.
+    try {
+      agentManager.sweepIdle();
+      frontendApi.sweep();
+      backendApi.sweep();
+    } catch (error) {
+      logger.error("sweep failed", { error });
+    }
+  }, sweepIntervalMs(config.limits.sessionIdleMs));
   let down = false;
   return {
     config,
@@ -88,6 +102,9 @@ export async function createObjects(
     backendApi,
     agentManager,
     assets: built.ok ? built.assets : null,
+    get closing() {
+      return down;
+    },
     shutdown(reason = "the server is shutting down") {
       if (down) return;
       down = true;

@@ -6,7 +6,6 @@
  * import it too.
  */
 import * as z from "zod/mini";
-import type { $ZodIssue } from "zod/v4/core";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -73,6 +72,11 @@ export const AckSchema = z.object({
   type: z.literal("ack"),
   seq: z.int().check(z.minimum(0)),
 });
+/** Tandem's addition: a heartbeat, answered `ok: true` and not remembered. */
+export const PingSchema = z.object({
+  type: z.literal("ping"),
+  request_id: requestId,
+});
 
 export const SessionCommandSchema = z.discriminatedUnion("action", [
   SessionCreateSchema,
@@ -88,198 +92,38 @@ export type ChatCommand = z.infer<typeof ChatSchema>;
 export type RefreshCommand = z.infer<typeof RefreshSchema>;
 export type CancelCommand = z.infer<typeof CancelSchema>;
 export type AckCommand = z.infer<typeof AckSchema>;
+export type PingCommand = z.infer<typeof PingSchema>;
 export type Command =
   | SessionCommand
   | ChatCommand
   | RefreshCommand
   | CancelCommand
-  | AckCommand;
+  | AckCommand
+  | PingCommand;
 /** Commands answered by a `result` frame (all but `ack`). */
 export type RequestCommand = Exclude<Command, AckCommand>;
 
-const COMMAND_SCHEMAS = {
+/** The schema of each command, by `type`. */
+export const COMMAND_SCHEMAS = {
   session: SessionCommandSchema,
   chat: ChatSchema,
   refresh: RefreshSchema,
   cancel: CancelSchema,
   ack: AckSchema,
+  ping: PingSchema,
 } as const;
 
 export type CommandType = keyof typeof COMMAND_SCHEMAS;
 
-/** A frame that could not be turned into a command, with what to answer. */
-export interface FrameRejection {
-  ok: false;
-  /** The request id, when one could be read from the malformed frame. */
-  request_id: string | null;
-  code: ErrorCode;
-  message: string;
-}
+// ---------------------------------------------------------------------------
+// Frontend-api input (browser -> server): Tandem's addition for heartbeats
 
-export type ParseResult = { ok: true; command: Command } | FrameRejection;
+/** The one frame a browser may send on the frontend-api socket. */
+export const FrontendPingSchema = z.object({ type: z.literal("ping") });
+export type FrontendPing = z.infer<typeof FrontendPingSchema>;
 
-/** Limits applied while parsing; the frame limit is in UTF-8 bytes. */
-export interface ParseLimits {
-  maxFrameBytes: number;
-  maxMessageChars: number;
-}
-
-const encoder = new TextEncoder();
-
-/**
- * The UTF-8 size of `text` when it is over `limit` bytes, else null. A UTF-16
- * unit never takes more than 3 bytes, so short frames skip the encode.
- */
-export function sizeOverLimit(text: string, limit: number): number | null {
-  if (text.length * 3 <= limit) return null;
-  const size = encoder.encode(text).length;
-  return size > limit ? size : null;
-}
-
-/**
- * Parse options that keep each issue's input, so {@link describeIssue} can
- * tell a missing field from one of the wrong type.
- */
-export const REPORT_INPUT = { reportInput: true } as const;
-
-/** One sentence naming the field and what is wrong with it. */
-export function describeIssue(issue: $ZodIssue): string {
-  const path = issue.path.length > 0 ? issue.path.map(String).join(".") : "";
-  if (issue.code === "unrecognized_keys") {
-    const keys = issue.keys.join(", ");
-    return path
-      ? `field "${path}" has unknown field(s): ${keys}`
-      : `unknown field(s): ${keys}`;
-  }
-  if (issue.code === "invalid_type" && issue.input === undefined) {
-    return `field "${path}" is missing`;
-  }
-  if (issue.code === "invalid_union" && path === "action") {
-    return `field "action" must be one of create, close, list`;
-  }
-  const problem = describeProblem(issue);
-  return path
-    ? `field "${path}" is invalid: ${problem}`
-    : `frame is invalid: ${problem}`;
-}
-
-/**
- * zod/mini ships no message texts (that keeps the browser bundle small), so
- * the few issues a command can raise are worded here.
- */
-function describeProblem(issue: $ZodIssue): string {
-  switch (issue.code) {
-    case "invalid_type":
-      return `expected ${issue.expected}`;
-    case "too_small":
-      return issue.origin === "string"
-        ? `must be at least ${issue.minimum} characters`
-        : `must be at least ${issue.minimum}`;
-    case "too_big":
-      return issue.origin === "string"
-        ? `must be at most ${issue.maximum} characters`
-        : `must be at most ${issue.maximum}`;
-    case "invalid_value":
-      return `must be ${
-        issue.values.map((v) => JSON.stringify(v)).join(" or ")
-      }`;
-    default:
-      return "invalid value";
-  }
-}
-
-/**
- * Finds a `"request_id": "..."` member without parsing a frame too large to
- * parse, so the sender still gets its answer. Inside a JSON string the quotes
- * would be escaped, so message text cannot fake one.
- */
-function peekRequestId(text: string): string | null {
-  return text.match(/(?:^|[{,])\s*"request_id"\s*:\s*"([^"\\]{1,64})"/)
-    ?.[1] ?? null;
-}
-
-function readRequestId(value: Record<string, unknown>): string | null {
-  const id = value.request_id;
-  return typeof id === "string" && id.length >= 1 && id.length <= 64
-    ? id
-    : null;
-}
-
-/**
- * Parses and validates one backend-api frame. Never throws: anything that is
- * not a valid command comes back as a {@link FrameRejection} naming what was
- * wrong.
- */
-export function parseCommand(
-  data: string | ArrayBuffer | Blob | Uint8Array,
-  limits: ParseLimits,
-): ParseResult {
-  if (typeof data !== "string") {
-    return reject(
-      null,
-      "bad_request",
-      "binary frames are not accepted; send UTF-8 JSON text",
-    );
-  }
-  const bytes = sizeOverLimit(data, limits.maxFrameBytes);
-  if (bytes !== null) {
-    return reject(
-      peekRequestId(data),
-      "too_large",
-      `frame is ${bytes} bytes; the limit is ${limits.maxFrameBytes} bytes`,
-    );
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return reject(null, "bad_request", "frame is not valid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return reject(null, "bad_request", "frame must be a JSON object");
-  }
-  const record = value as Record<string, unknown>;
-  const id = readRequestId(record);
-  const type = record.type;
-  if (typeof type !== "string") {
-    return reject(id, "bad_request", 'field "type" is missing');
-  }
-  if (!Object.hasOwn(COMMAND_SCHEMAS, type)) {
-    return reject(
-      id,
-      "bad_request",
-      `unknown type "${type.slice(0, 40)}"; expected one of ${
-        Object.keys(COMMAND_SCHEMAS).join(", ")
-      }`,
-    );
-  }
-  const parsed = COMMAND_SCHEMAS[type as CommandType].safeParse(
-    record,
-    REPORT_INPUT,
-  );
-  if (!parsed.success) {
-    return reject(id, "bad_request", describeIssue(parsed.error.issues[0]));
-  }
-  const command = parsed.data as Command;
-  if (
-    command.type === "chat" && command.message.length > limits.maxMessageChars
-  ) {
-    return reject(
-      id,
-      "too_large",
-      `message is ${command.message.length} characters; the limit is ${limits.maxMessageChars}`,
-    );
-  }
-  return { ok: true, command };
-}
-
-function reject(
-  request_id: string | null,
-  code: ErrorCode,
-  message: string,
-): FrameRejection {
-  return { ok: false, request_id, code, message };
-}
+/** The server's unnumbered answer to a frontend-api ping. */
+export const PONG_FRAME = '{"type":"pong"}';
 
 // ---------------------------------------------------------------------------
 // BackendAPI results

@@ -1,7 +1,8 @@
 /**
  * A fake OpenAI chat-completions server for tests. It speaks the real HTTP +
  * server-sent-events streaming protocol, so the real `openai` npm client can
- * talk to it, and it can be scripted to reply, fail, hang, stall or cut.
+ * talk to it, and it can be scripted to reply, fail, hang, stall, cut or
+ * send a line that is not JSON.
  */
 
 /** Token counts, as in OpenAI's `usage` object. */
@@ -38,7 +39,12 @@ export type Scenario =
   /** Send headers and these chunks, then break the connection abruptly. */
   | { kind: "cut"; chunks: string[]; chunkDelayMs?: number }
   /** Send headers, then nothing until the client aborts or the server closes. */
-  | { kind: "stall" };
+  | { kind: "stall" }
+  /**
+   * Send headers and these chunks, then a `data:` line that is not JSON
+   * (`data`, or a truncated chunk), then end the stream.
+   */
+  | { kind: "malformed"; chunks?: string[]; data?: string };
 
 /** One recorded `POST /v1/chat/completions`. */
 export interface RecordedRequest {
@@ -49,6 +55,8 @@ export interface RecordedRequest {
   /** The parsed JSON body (`null` if it was not valid JSON). */
   // deno-lint-ignore no-explicit-any
   body: any;
+  /** When it arrived (Date.now()), to check how long a client waited. */
+  at: number;
 }
 
 const encoder = new TextEncoder();
@@ -124,12 +132,14 @@ export class FakeOpenAI {
     if (req.method !== "POST" || path !== "/v1/chat/completions") {
       return jsonError(404, `Unknown path ${req.method} ${path}`);
     }
+    const at = Date.now();
     // deno-lint-ignore no-explicit-any
     const body: any = await req.json().catch(() => null);
     this.requests.push({
       path,
       headers: Object.fromEntries(req.headers),
       body,
+      at,
     });
     if (body === null || typeof body !== "object") {
       return jsonError(400, "Request body is not valid JSON");
@@ -183,7 +193,7 @@ function sseFrames(
   id: string,
   // deno-lint-ignore no-explicit-any
   body: any,
-  scenario: Scenario & { kind: "reply" | "cut" | "stall" },
+  scenario: Scenario & { kind: "reply" | "cut" | "stall" | "malformed" },
 ): Frames {
   const created = Math.floor(Date.now() / 1000);
   const includeUsage = body.stream_options?.include_usage === true;
@@ -212,6 +222,12 @@ function sseFrames(
   if (scenario.kind === "cut") {
     const delayMs = scenario.chunkDelayMs ?? 2;
     return { frames: deltas(scenario.chunks), delayMs, end: "cut" };
+  }
+  if (scenario.kind === "malformed") {
+    // Default: a chunk cut short, as a proxy that mangles the stream sends.
+    const bad = scenario.data ?? frame({ choices: [] }).slice(6, 40);
+    const frames = [...deltas(scenario.chunks ?? []), `data: ${bad}\n\n`];
+    return { frames, delayMs: 2, end: "close" };
   }
   const { chunks, usage, finishReason } = planReply(body, scenario);
   const frames = deltas(chunks.length ? chunks : [""]);

@@ -22,7 +22,12 @@ async function withFake(fn: (fake: FakeOpenAI) => Promise<void>) {
 }
 
 function clientFor(fake: FakeOpenAI): OpenAI {
-  return new OpenAI({ apiKey: "test", baseURL: fake.url, maxRetries: 0 });
+  return new OpenAI({
+    apiKey: "test",
+    baseURL: fake.url,
+    maxRetries: 0,
+    logLevel: "off", // it would print a malformed stream to the console
+  });
 }
 
 /** Streams one completion and collects every chunk it yields. */
@@ -277,5 +282,50 @@ Deno.test("FakeOpenAI - waitForRequests times out with a clear message", async (
     );
     await collect(fake);
     await fake.waitForRequests(1, 50); // already satisfied
+  });
+});
+
+Deno.test("FakeOpenAI - malformed sends its chunks, then a line that is not JSON", async () => {
+  await withFake(async (fake) => {
+    fake.enqueue(
+      { kind: "malformed", chunks: ["Par", "is"] },
+      { kind: "malformed", data: "{not json" },
+    );
+    // Observed with openai 7.57.0: the chunks before the bad line arrive,
+    // then the for-await loop throws a SyntaxError naming the SSE JSON.
+    const got: Chunk[] = [];
+    const stream = await clientFor(fake).chat.completions.create({
+      model: "fake-model",
+      messages: HI,
+      stream: true,
+    });
+    await assert.rejects(async () => {
+      for await (const chunk of stream) got.push(chunk);
+    }, /malformed server-sent event JSON/);
+    assert.equal(contents(got).join(""), "Paris");
+    assert.deepEqual(finishReasons(got), []);
+    // Before any chunk: the first line read is the bad one.
+    await assert.rejects(collect(fake), SyntaxError);
+    assert.equal(fake.requests.length, 2);
+  });
+});
+
+Deno.test("FakeOpenAI - statuses carry retry-after headers; requests carry their time", async () => {
+  await withFake(async (fake) => {
+    fake.enqueue({
+      kind: "status",
+      status: 503,
+      headers: { "retry-after-ms": "250", "retry-after": "1" },
+    });
+    const before = Date.now();
+    await assert.rejects(collect(fake), (err: unknown) => {
+      assert.ok(err instanceof APIError);
+      assert.equal(err.status, 503);
+      assert.equal(err.headers?.get("retry-after-ms"), "250");
+      assert.equal(err.headers?.get("retry-after"), "1");
+      return true;
+    });
+    const [req] = fake.requests;
+    assert.ok(req.at >= before && req.at <= Date.now());
   });
 });

@@ -25,15 +25,16 @@ function passThrough(): Record<string, string> {
  * Starts `main.ts` as users do, in its own process, with only `env` for
  * settings (PORT=0 picks a free port). Resolves once it says where it
  * listens; `url` is empty when it exited or did not start within 20 s.
+ * `flags` are further `deno run` flags (e.g. `--inspect=127.0.0.1:0`).
  */
 export async function spawnMain(
   env: Record<string, string>,
-  options: { permissions?: string[]; cwd?: string } = {},
+  options: { permissions?: string[]; cwd?: string; flags?: string[] } = {},
 ): Promise<Running> {
   const permissions = options.permissions ??
     ["--allow-net", "--allow-env", "--allow-read"];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, MAIN],
+    args: ["run", ...permissions, ...options.flags ?? [], MAIN],
     cwd: options.cwd,
     env: { ...passThrough(), PORT: "0", LOG_LEVEL: "info", ...env },
     clearEnv: true,

@@ -1,25 +1,36 @@
 /**
- * End-to-end tests of the async error path: the model provider fails after a
- * chat was accepted. The client sees `ok: true`, then (maybe some deltas) an
- * `error` event with code llm_error saying what failed, then a
- * context_update; the session stays usable, and the next model request keeps
- * the failed user turn but none of the partial reply.
+ * End-to-end tests of model faults that end a reply: the provider fails
+ * after a chat was accepted, Tandem retries what a retry can cure (only
+ * before any text reached the browser, within its budget), and then the
+ * client sees `ok: true`, maybe some deltas, an `error` event with code
+ * llm_error saying what failed, and a context_update. The conversation keeps
+ * the user's turn and none of the partial reply, and the next chat works.
+ * Faults that a retry cures are in model_retries_test.ts.
  */
 import assert from "node:assert/strict";
-import type { FrontendEvent } from "../lib/protocol.ts";
 import type { Scenario } from "./fake_openai.ts";
-import { Client, joinDeltas, startTandem } from "./harness.ts";
-
-type Ev<T extends FrontendEvent["type"]> = Extract<FrontendEvent, { type: T }>;
-
-/** The key the harness gives Tandem; it must never reach a client or a log. */
-const API_KEY = "sk-test-secret";
-const FIRST = "What is the capital of France?";
-const SECOND = "And of Italy?";
+import { joinDeltas, startTandem } from "./harness.ts";
+import {
+  API_KEY,
+  type Chat,
+  closedPort,
+  type Ev,
+  expectHistory,
+  expectNextWorks,
+  expectQuietLogs,
+  FAST_RETRIES,
+  FIRST,
+  openChat,
+  proxy,
+  RETRYING,
+} from "./model_rig.ts";
 
 interface Fault {
-  /** What FakeOpenAI does with the first chat's request. */
-  scenario?: Scenario;
+  /** What FakeOpenAI does with the first chat's requests, in order. */
+  scenarios?: Scenario[];
+  /** What it does with every request of the first chat after those. */
+  otherwise?: Scenario;
+  /** Settings beyond FAST_RETRIES. */
   env?: Record<string, string>;
   /** The error text must match all of these. */
   names: RegExp[];
@@ -27,30 +38,12 @@ interface Fault {
   deltas?: string;
   /** Point Tandem at a closed port for the first chat. */
   refused?: boolean;
-}
-
-/** A port nothing listens on (it was free a moment ago). */
-function closedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** Forwards chat-completion requests on `port` to FakeOpenAI at `target`. */
-function proxy(port: number, target: string): Deno.HttpServer {
-  return Deno.serve(
-    { hostname: "127.0.0.1", port, onListen: () => {} },
-    async (req) =>
-      await fetch(target.replace(/\/v1$/, "") + new URL(req.url).pathname, {
-        method: req.method,
-        headers: {
-          "content-type": "application/json",
-          authorization: req.headers.get("authorization") ?? "",
-        },
-        body: await req.text(),
-      }),
-  );
+  /** Model calls the first chat makes (omit to check it yourself). */
+  attempts?: number;
+  /** Provider text that must reach no log line above debug. */
+  secrets?: string[];
+  /** More checks once the error arrived, before the next chat. */
+  check?: (chat: Chat, error: Ev<"error">, acceptedAt: number) => void;
 }
 
 /**
@@ -58,31 +51,24 @@ function proxy(port: number, target: string): Deno.HttpServer {
  * session that succeeds, checking every frame the client sees.
  */
 async function runFault(fault: Fault): Promise<void> {
-  const env = { ...fault.env };
+  const env: Record<string, string> = { ...FAST_RETRIES, ...fault.env };
   const port = fault.refused ? closedPort() : 0;
   if (fault.refused) env.OPENAI_BASE_URL = `http://127.0.0.1:${port}/v1`;
-  const tandem = await startTandem({ env });
+  const tandem = await startTandem({ env, logLevel: "info" });
   const fake = tandem.fake!;
-  let client: Client | undefined;
+  let chat: Chat | undefined;
   let forward: Deno.HttpServer | undefined;
   try {
-    client = await Client.connect(tandem);
-    const sid = await client.createSession();
-    const system = await client.event<Ev<"system_message">>(
-      "system_message",
-      sid,
-    );
-    const seeds = await client.event<Ev<"seed_messages">>("seed_messages", sid);
-    const created = await client.event("context_update", sid);
-    if (fault.scenario) fake.enqueue(fault.scenario);
-    const chat = { type: "chat", agent_id: "assistant", session_id: sid };
-
-    const accepted = await client.command({ ...chat, message: FIRST });
+    chat = await openChat(tandem);
+    const { client, sid } = chat;
+    fake.enqueue(...fault.scenarios ?? []);
+    if (fault.otherwise) fake.setDefault(() => fault.otherwise!);
+    const acceptedAt = Date.now();
+    const accepted = await chat.send(FIRST);
     assert.equal(accepted.ok, true, JSON.stringify(accepted));
     const error = await client.event<Ev<"error">>("error", sid, 10_000);
     assert.equal(error.code, "llm_error");
     assert.equal(error.agent_id, "assistant");
-    assert.equal(error.session_id, sid);
     for (const re of fault.names) assert.match(error.error, re);
     const context = await client.event<Ev<"context_update">>(
       "context_update",
@@ -92,143 +78,184 @@ async function runFault(fault: Fault): Promise<void> {
     assert.ok(context.context.used_tokens > 0);
 
     // Between the create and the error: only deltas of one reply.
-    const between = client.events().filter((e) =>
-      e.seq > created.seq && e.seq < error.seq
+    const between = chat.since(chat.createdSeq).filter((e) =>
+      e.seq < error.seq
     );
     assert.ok(between.every((e) => e.type === "agent_response_delta"));
     const ids = new Set(
       between.map((e) => (e as Ev<"agent_response_delta">).message_id),
     );
     assert.ok(ids.size <= 1, "deltas of one reply");
-    const failedId = [...ids][0] ?? "";
-    assert.equal(joinDeltas(between, failedId), fault.deltas ?? "");
+    assert.equal(joinDeltas(between, [...ids][0] ?? ""), fault.deltas ?? "");
     assert.ok(!client.events().some((e) => e.type === "agent_response"));
 
-    // The session takes the next message and answers it.
-    if (fault.refused) forward = proxy(port, fake.url);
-    const again = await client.command({ ...chat, message: SECOND });
-    assert.equal(again.ok, true, JSON.stringify(again));
-    const reply = await client.event<Ev<"agent_response">>(
-      "agent_response",
-      sid,
-      10_000,
-    );
-    assert.equal(reply.response.content, `Echo: ${SECOND}`);
-    assert.equal(reply.response.finish_reason, "stop");
-    assert.notEqual(reply.response.message_id, failedId);
-    const after = await client.event<Ev<"context_update">>(
-      "context_update",
-      sid,
-    );
-    assert.equal(after.seq, reply.seq + 1);
-    const answers = client.events().filter((e) => e.type === "agent_response");
-    assert.equal(answers.length, 1, "no agent_response for the failed turn");
+    // Each retry logged one line; the fake saw every attempt.
+    const retried = tandem.logs.filter((l) => RETRYING.test(l)).length;
+    if (fault.attempts !== undefined) {
+      assert.equal(retried + 1, fault.attempts, tandem.logs.join("\n"));
+      if (!fault.refused) assert.equal(fake.requests.length, fault.attempts);
+    }
+    if (!fault.refused) assert.equal(fake.requests.length, retried + 1);
+    if (retried > 0) {
+      assert.match(error.error, new RegExp(`after ${retried + 1} attempts`));
+    } else assert.doesNotMatch(error.error, /attempts/);
+    fault.check?.(chat, error, acceptedAt);
+    fake.setDefault(() => ({ kind: "reply" }));
 
     // The failed user turn is kept; no partial assistant text is.
-    const sent = fake.requests.at(-1)!.body.messages;
-    assert.deepEqual(sent, [
-      { role: "system", content: system.content },
-      ...seeds.messages,
-      { role: "user", content: FIRST },
-      { role: "user", content: SECOND },
-    ]);
-    assert.equal(client.backend.frames.length, 3, "one result per command");
+    await expectHistory(chat, [{ role: "user", content: FIRST }]);
+    if (fault.refused) forward = proxy(port, fake.url);
+    await expectNextWorks(chat, [{ role: "user", content: FIRST }]);
+    assert.equal(
+      client.events().filter((e) => e.type === "agent_response").length,
+      1,
+      "no agent_response for the failed turn",
+    );
 
-    // The API key never reaches the client nor the logs.
+    // The API key reaches neither the client nor the logs.
     const seen = JSON.stringify([
       client.frontend.frames,
       client.backend.frames,
     ]);
     assert.ok(!seen.includes(API_KEY), "API key in a frame");
-    assert.ok(!tandem.logs.join("\n").includes(API_KEY), "API key in logs");
+    expectQuietLogs(tandem, fault.secrets ?? []);
     assert.ok(
       tandem.logs.some((l) => /WARN.*model call failed/.test(l)),
       tandem.logs.join("\n"),
     );
   } finally {
-    await client?.close();
+    await chat?.client.close();
     await forward?.shutdown();
     await tandem.close();
   }
 }
 
-Deno.test("Model faults - a 500 is an llm_error naming the server error; the next chat works", async () => {
+const status = (status: number, extra: Partial<Scenario> = {}): Scenario => ({
+  kind: "status",
+  status,
+  ...extra,
+} as Scenario);
+
+Deno.test("Model faults - a refused connection is retried, then says the provider could not be reached", async () => {
   await runFault({
-    scenario: { kind: "status", status: 500 },
-    names: [/server error/, /\b500\b/],
+    refused: true,
+    attempts: 3,
+    names: [
+      /^could not reach the model provider: Connection refused/,
+      /after 3 attempts; check OPENAI_BASE_URL/,
+    ],
   });
 });
 
-Deno.test("Model faults - a 429 with retry-after says rate-limited and when to retry", async () => {
+Deno.test("Model faults - a 401 is not retried, names OPENAI_API_KEY and never shows the key", async () => {
+  const message = `Incorrect API key provided: ${API_KEY}.`;
   await runFault({
-    scenario: {
-      kind: "status",
-      status: 429,
+    scenarios: [status(401, { message })],
+    attempts: 1,
+    names: [/OPENAI_API_KEY/, /\b401\b/],
+    secrets: ["Incorrect API key"],
+  });
+});
+
+Deno.test("Model faults - a 400 is not retried and says what the provider refused", async () => {
+  await runFault({
+    scenarios: [status(400, { message: "max_tokens is too large" })],
+    attempts: 1,
+    names: [/refused the request \(400\)/, /max_tokens is too large/],
+    secrets: ["max_tokens is too large"],
+  });
+});
+
+Deno.test("Model faults - a 429 waiting beyond the budget stops at once and says when to try again", async () => {
+  await runFault({
+    scenarios: [status(429, {
       headers: { "retry-after": "20" },
       message: "Rate limit reached for requests",
+    })],
+    env: { LLM_RETRY_BUDGET_MS: "2000" },
+    attempts: 1,
+    names: [/^the model provider rate-limited us \(429\); try again in 20 s$/],
+    secrets: ["Rate limit reached"],
+  });
+});
+
+Deno.test("Model faults - a 500 is retried LLM_MAX_RETRIES times, then names the server error", async () => {
+  const boom = status(500, { message: "upstream exploded" });
+  await runFault({
+    scenarios: [boom, boom, boom],
+    attempts: 3,
+    names: [/server error \(500\) after 3 attempts; try again/],
+    secrets: ["upstream exploded"],
+  });
+});
+
+Deno.test("Model faults - a 503 is retried until LLM_RETRY_BUDGET_MS runs out", async () => {
+  const budget = 400;
+  await runFault({
+    otherwise: status(503),
+    env: {
+      LLM_MAX_RETRIES: "10",
+      LLM_RETRY_BUDGET_MS: String(budget),
+      LLM_RETRY_BASE_MS: "50",
     },
-    names: [/rate-limited/, /\b20 s\b/],
-  });
-});
-
-Deno.test("Model faults - a 401 names OPENAI_API_KEY and never shows the key", async () => {
-  await runFault({
-    scenario: {
-      kind: "status",
-      status: 401,
-      message: `Incorrect API key provided: ${API_KEY}.`,
+    names: [/server error \(503\) after \d+ attempts/],
+    check: (chat, _error, acceptedAt) => {
+      const { requests } = chat.tandem.fake!;
+      // More than one attempt, fewer than the 11 allowed: the budget ended it.
+      assert.ok(requests.length >= 2 && requests.length < 11);
+      // No attempt started after the budget (a few ms for the request).
+      assert.ok(requests.at(-1)!.at - acceptedAt <= budget + 100);
     },
-    names: [/OPENAI_API_KEY/],
   });
 });
 
-Deno.test("Model faults - a provider that never answers times out before the first token", async () => {
+Deno.test("Model faults - a provider that never answers times out before the first token, retried", async () => {
   await runFault({
-    scenario: { kind: "hang" },
-    env: { LLM_FIRST_TOKEN_TIMEOUT_MS: "300" },
-    names: [/sent nothing for 0\.3 s/, /first token/],
+    scenarios: [{ kind: "hang" }, { kind: "hang" }],
+    env: { LLM_FIRST_TOKEN_TIMEOUT_MS: "200", LLM_MAX_RETRIES: "1" },
+    attempts: 2,
+    names: [/sent nothing for 0\.2 s before the first token after 2 attempts/],
   });
 });
 
-Deno.test("Model faults - headers then silence times out before the first token", async () => {
+Deno.test("Model faults - a stream cut after some chunks is not retried; the error follows its deltas", async () => {
   await runFault({
-    scenario: { kind: "stall" },
-    env: { LLM_FIRST_TOKEN_TIMEOUT_MS: "300" },
-    names: [/sent nothing for 0\.3 s/, /first token/],
-  });
-});
-
-Deno.test("Model faults - a stream cut after some chunks says it broke off, after its deltas", async () => {
-  await runFault({
-    scenario: { kind: "cut", chunks: ["Paris is ", "the capi"] },
+    scenarios: [{ kind: "cut", chunks: ["Paris is ", "the capi"] }],
+    attempts: 1,
     names: [/broke off/],
     deltas: "Paris is the capi",
   });
 });
 
-Deno.test("Model faults - chunks slower than LLM_IDLE_TIMEOUT_MS time out mid-reply", async () => {
+Deno.test("Model faults - chunks slower than LLM_IDLE_TIMEOUT_MS time out mid-reply, not retried", async () => {
   await runFault({
-    scenario: {
+    scenarios: [{
       kind: "reply",
       chunks: ["Paris ", "is ", "the capital."],
-      chunkDelayMs: 800,
-    },
-    env: { LLM_IDLE_TIMEOUT_MS: "300" },
+      chunkDelayMs: 600,
+    }],
+    env: { LLM_IDLE_TIMEOUT_MS: "300", LLM_FIRST_TOKEN_TIMEOUT_MS: "2000" },
+    attempts: 1,
     names: [/sent nothing for 0\.3 s/, /middle of the reply/],
     deltas: "Paris ",
   });
 });
 
-Deno.test("Model faults - an empty reply is an llm_error saying it was empty", async () => {
+Deno.test("Model faults - a line that is not JSON after some text is not retried and says so", async () => {
   await runFault({
-    scenario: { kind: "reply", chunks: [] },
-    names: [/empty/],
+    scenarios: [{ kind: "malformed", chunks: ["Paris ", "is"] }],
+    attempts: 1,
+    names: [
+      /^the model provider sent a stream Tandem could not read; try again$/,
+    ],
+    deltas: "Paris is",
   });
 });
 
-Deno.test("Model faults - a refused connection says the provider could not be reached", async () => {
+Deno.test("Model faults - an empty reply is not retried and says it was empty", async () => {
   await runFault({
-    refused: true,
-    names: [/could not reach/, /OPENAI_BASE_URL/],
+    scenarios: [{ kind: "reply", chunks: [] }],
+    attempts: 1,
+    names: [/^the model returned an empty reply; try again$/],
   });
 });

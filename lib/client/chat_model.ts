@@ -137,15 +137,17 @@ export class ChatModel {
       w.status.value !== "ready"
     ) return;
     w.draft.value = "";
-    w.busy.value = true;
-    w.push({ key: `u${crypto.randomUUID()}`, role: "user", content: message });
+    w.sent(message);
     const result = await this.#request({
       type: "chat",
       agent_id: w.agent.id,
       session_id,
       message,
     });
-    if (!result.ok) this.#refused(w, result);
+    if (!result.ok) {
+      w.sendRefused();
+      this.#refused(w, result);
+    }
   }
 
   /** Asks the server to stop the reply being generated. */
@@ -226,6 +228,8 @@ export class ChatModel {
   #route(event: FrontendEvent): void {
     if (event.type === "notification") {
       this.#notify(event.notification_type, event.message);
+      // The server may have closed a session by itself (idle too long).
+      void this.#endGone();
       return;
     }
     const sessionId = sessionOf(event);
@@ -248,27 +252,48 @@ export class ChatModel {
    */
   async #resync(): Promise<void> {
     this.#orphans = [];
+    for (const w of this.windows.value) w.streamBroken();
     const result = await this.#request({ type: "session", action: "list" });
     if (!result.ok) {
       this.#notify("error", `Could not restore chats: ${result.error.message}`);
       return;
     }
-    const live = new Set(
-      (result.sessions as { session_id: string }[]).map((s) => s.session_id),
-    );
-    for (const w of this.windows.value) {
-      const session_id = w.sessionId.value;
-      if (session_id === null || w.status.value === "ended") continue;
-      if (!live.has(session_id)) {
-        w.end("ended", SESSION_ENDED);
-        continue;
-      }
+    for (const w of this.#endUnlisted(result)) {
+      const session_id = w.sessionId.value!;
+      w.refreshing();
       void this.#request({
         type: "refresh",
         agent_id: w.agent.id,
         session_id,
       }).then((r) => r.ok || this.#refused(w, r));
     }
+  }
+
+  /**
+   * Ends the windows whose session the server no longer has, without
+   * touching the live ones: for when the server closed one by itself.
+   */
+  async #endGone(): Promise<void> {
+    const result = await this.#request({ type: "session", action: "list" });
+    if (result.ok) this.#endUnlisted(result);
+  }
+
+  /**
+   * Ends each window whose session is not in a `session list` result and
+   * returns the windows whose session is listed.
+   */
+  #endUnlisted(result: ResultFrame & { ok: true }): ChatWindow[] {
+    const live = new Set(
+      (result.sessions as { session_id: string }[]).map((s) => s.session_id),
+    );
+    const listed: ChatWindow[] = [];
+    for (const w of this.windows.value) {
+      const session_id = w.sessionId.value;
+      if (session_id === null || w.status.value === "ended") continue;
+      if (live.has(session_id)) listed.push(w);
+      else w.end("ended", SESSION_ENDED);
+    }
+    return listed;
   }
 
   #restoreWindows(): void {

@@ -52,6 +52,12 @@ export class ChatWindow {
   readonly draft = signal("");
   /** Opened by the person just now: focus its input once it is ready. */
   focusWhenReady = false;
+  /** The message just sent, until an event of its reply arrives. */
+  #awaiting: Entry | null = null;
+  /** Whether it was sent after the latest refresh was asked for. */
+  #sentSinceRefresh = false;
+  /** Events were lost since the last `history`: streamed text has holes. */
+  #broken = false;
 
   constructor(agent: AgentSummary, sessionId: string | null = null) {
     this.agent = agent;
@@ -61,6 +67,40 @@ export class ChatWindow {
   /** Adds a bubble at the end. */
   push(entry: Entry): void {
     this.entries.value = [...this.entries.value, entry];
+  }
+
+  /** Shows a message the person sent; the window waits for its reply. */
+  sent(content: string): void {
+    const entry: Entry = {
+      key: `u${crypto.randomUUID()}`,
+      role: "user",
+      content,
+    };
+    this.push(entry);
+    this.busy.value = true;
+    this.#awaiting = entry;
+    this.#sentSinceRefresh = true;
+  }
+
+  /** The server refused the message just sent: no reply will come. */
+  sendRefused(): void {
+    this.#awaiting = null;
+  }
+
+  /**
+   * Events were lost (a resync): the pieces streamed from now on may follow
+   * a hole, so they wait for the `history` of the rebuild.
+   */
+  streamBroken(): void {
+    this.#broken = true;
+  }
+
+  /**
+   * A refresh of the session is asked for: a message sent before it is in
+   * the `history` it brings, one sent after it may not be.
+   */
+  refreshing(): void {
+    this.#sentSinceRefresh = false;
   }
 
   /** The session is gone or never came; the input stays off. */
@@ -81,24 +121,41 @@ export class ChatWindow {
         this.seeds.value = event.messages;
         if (this.status.value === "loading") this.status.value = "ready";
         break;
-      case "history":
-        this.entries.value = event.messages.map((message) => ({
-          key: message.message_id,
-          role: message.role,
-          content: message.content,
-        }));
+      case "history": {
+        // Commands run in the order sent, so a snapshot asked for before the
+        // message just sent was taken before it ran (no reply in progress,
+        // since a reply that had begun would have shown first): the message
+        // is not in it yet, and its bubble must not vanish.
+        const awaiting = this.#sentSinceRefresh && event.pending === null
+          ? this.#awaiting
+          : null;
+        this.entries.value = [
+          ...event.messages.map((message): Entry => ({
+            key: message.message_id,
+            role: message.role,
+            content: message.content,
+          })),
+          ...(awaiting === null ? [] : [awaiting]),
+        ];
+        this.#awaiting = awaiting;
+        this.#broken = false;
         this.pending.value = event.pending;
-        this.busy.value = event.pending !== null;
+        this.busy.value = event.pending !== null || awaiting !== null;
         break;
+      }
       case "agent_response_delta": {
+        this.#awaiting = null;
+        this.busy.value = true;
+        // The snapshot will have this piece and the lost ones before it.
+        if (this.#broken) break;
         const pending = this.pending.value;
         this.pending.value = pending?.message_id === event.message_id
           ? { ...pending, content: pending.content + event.delta }
           : { message_id: event.message_id, content: event.delta };
-        this.busy.value = true;
         break;
       }
       case "agent_response": {
+        this.#awaiting = null;
         const { message_id, content, finish_reason } = event.response;
         this.pending.value = null;
         this.busy.value = false;
@@ -117,6 +174,7 @@ export class ChatWindow {
         this.context.value = event.context;
         break;
       case "error":
+        this.#awaiting = null;
         this.pending.value = null;
         this.busy.value = false;
         this.push({

@@ -10,17 +10,48 @@ import type {
   Command,
   ConnectedFrame,
   FrontendEvent,
+  FrontendPing,
+  PingCommand,
   RequestCommand,
   ResultFrame,
 } from "../protocol.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { parseFrontendFrame, parseResultFrame } from "./frames.ts";
-import { ReconnectingSocket, type SocketState } from "./reconnecting_socket.ts";
+import {
+  type Heartbeat,
+  ReconnectingSocket,
+  type SocketState,
+} from "./reconnecting_socket.ts";
 
 /** A command before it gets its request_id. */
 export type CommandInput = RequestCommand extends infer C
   ? C extends { request_id: string } ? Omit<C, "request_id"> : never
   : never;
+
+/** How often the page pings each socket, and how long it waits for life. */
+export interface HeartbeatTiming {
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+/**
+ * A dead connection is noticed within 30 s, and a live one is never quiet
+ * long enough for the server's own check (HEARTBEAT_TIMEOUT_MS, 30 s).
+ */
+export const DEFAULT_HEARTBEAT: HeartbeatTiming = {
+  intervalMs: 20_000,
+  timeoutMs: 10_000,
+};
+
+function heartbeat(
+  options: ConnectionOptions,
+  ping: () => string,
+): Heartbeat | undefined {
+  const timing = options.heartbeat === undefined
+    ? DEFAULT_HEARTBEAT
+    : options.heartbeat;
+  return timing === null ? undefined : { ...timing, ping };
+}
 
 export interface ConnectionOptions {
   /** e.g. "ws://localhost:8000"; no trailing slash. */
@@ -33,6 +64,8 @@ export interface ConnectionOptions {
   ackDelayMs?: number;
   /** Logs what the server sent that the browser could not read. */
   warn?: (message: string) => void;
+  /** Pings on both sockets; {@link DEFAULT_HEARTBEAT} unless set, null for none. */
+  heartbeat?: HeartbeatTiming | null;
 }
 
 export interface FrontendHandlers {
@@ -71,6 +104,10 @@ export class FrontendAPIService {
       backoff: options.backoff,
       random: options.random,
       connect: options.connect,
+      heartbeat: heartbeat(
+        options,
+        () => JSON.stringify({ type: "ping" } satisfies FrontendPing),
+      ),
     });
   }
 
@@ -180,6 +217,14 @@ export class BackendAPIService {
       backoff: options.backoff,
       random: options.random,
       connect: options.connect,
+      // Its result matches no pending command, so it is dropped unread.
+      heartbeat: heartbeat(options, () =>
+        JSON.stringify(
+          {
+            type: "ping",
+            request_id: `ping-${crypto.randomUUID()}`,
+          } satisfies PingCommand,
+        )),
     });
   }
 

@@ -46,7 +46,8 @@ export interface Rig {
 /**
  * A ConnectionManager (one browser tab) against a real protocol-speaking
  * server on a real port; timers and Date are fake. `random` 0 makes every
- * backoff wait 0 ms, so reconnects happen as the test polls.
+ * backoff wait 0 ms, so reconnects happen as the test polls. The heartbeat
+ * is off unless `options.heartbeat` turns it on.
  */
 export async function withRig(
   body: (rig: Rig) => Promise<void>,
@@ -67,6 +68,8 @@ export async function withRig(
       random: () => 0,
       connect: recorder.connect,
       warn: (message) => warnings.push(message),
+      // Tests that jump the fake clock would race the heartbeat's real I/O.
+      heartbeat: null,
       ...options,
       ...extra,
     }, {

@@ -2,12 +2,11 @@
  * The browser's readers of server frames: the twins of parseCommand for the
  * two sockets. Both never throw.
  */
+import { describeIssue, REPORT_INPUT } from "../frame_parser.ts";
 import {
   ConnectedFrameSchema,
-  describeIssue,
   EventSchema,
   type FrontendFrame,
-  REPORT_INPUT,
   type ResultFrame,
   ResultFrameSchema,
 } from "../protocol.ts";
@@ -29,7 +28,7 @@ function readJson(
 /** What the browser makes of one frontend-api frame. */
 export type FrameReading =
   | { ok: true; frame: FrontendFrame }
-  /** A type this version does not know: the protocol says to ignore it. */
+  /** A pong, or a type this version does not know (to be ignored). */
   | { ok: true; frame: null }
   | { ok: false; message: string };
 
@@ -48,6 +47,8 @@ export function parseFrontendFrame(data: unknown): FrameReading {
   if (!json.ok) return json;
   const value = json.value;
   const type = (value as { type?: unknown } | null)?.type;
+  // The answer to the page's heartbeat: life, and nothing to handle.
+  if (type === "pong") return { ok: true, frame: null };
   const schema = type === "connected"
     ? ConnectedFrameSchema
     : typeof type === "string" && EVENT_TYPES.has(type)

@@ -27,6 +27,13 @@ Deno.test("parseFrontendFrame - ignores event types it does not know", () => {
   );
 });
 
+Deno.test("parseFrontendFrame - a pong is read as nothing to handle", () => {
+  assert.deepEqual(parseFrontendFrame('{"type":"pong"}'), {
+    ok: true,
+    frame: null,
+  });
+});
+
 Deno.test("parseFrontendFrame - names what is wrong with a broken frame", () => {
   const cases: [unknown, RegExp][] = [
     [new Uint8Array([1]), /binary frame on the frontend-api socket/],

@@ -3,6 +3,8 @@
  * the browser's connections. States: connecting -> open -> closed -> (wait a
  * backoff delay) -> connecting ... A close with code 4000 ("replaced": the
  * same client id is live in another tab) stops it until told to go on.
+ * With a heartbeat it also notices a connection that died without a close
+ * (a browser never sees WebSocket pings, so it pings in frames of its own).
  */
 import { signal } from "@preact/signals";
 import {
@@ -25,6 +27,18 @@ export interface SocketState {
 
 /** The close code the server uses when a newer socket replaced this one. */
 export const REPLACED_CODE = 4000;
+/** The close code of a socket this side gave up on (to test, or as dead). */
+export const DROPPED_CODE = 4001;
+
+/** The page's own check that a connection is alive. */
+export interface Heartbeat {
+  /** While open, a ping goes out this often. */
+  intervalMs: number;
+  /** Nothing at all arrived this long after a ping: the socket is dead. */
+  timeoutMs: number;
+  /** Makes the ping frame. */
+  ping: () => string;
+}
 
 export interface ReconnectingSocketOptions {
   /** Computed at every attempt, so it can carry the latest last_seq. */
@@ -36,6 +50,8 @@ export interface ReconnectingSocketOptions {
   random?: () => number;
   /** How sockets are made; the browser's WebSocket unless told otherwise. */
   connect?: (url: string) => WebSocket;
+  /** Pings while open, and reconnects when no answer comes; none if unset. */
+  heartbeat?: Heartbeat;
 }
 
 const INITIAL: SocketState = {
@@ -53,6 +69,10 @@ export class ReconnectingSocket {
   #socket: WebSocket | null = null;
   #timer: ReturnType<typeof setTimeout> | null = null;
   #stopped = true;
+  /** The next ping, or the check after one. */
+  #beat: ReturnType<typeof setTimeout> | null = null;
+  /** Whether anything arrived since the last ping. */
+  #heard = false;
 
   constructor(options: ReconnectingSocketOptions) {
     this.#options = options;
@@ -69,6 +89,7 @@ export class ReconnectingSocket {
   stop(): void {
     this.#stopped = true;
     this.#clearTimer();
+    this.#stopHeartbeat();
     const socket = this.#socket;
     this.#socket = null;
     socket?.close(1000, "bye");
@@ -88,7 +109,7 @@ export class ReconnectingSocket {
 
   /** Drops the current connection as if the network failed; it reconnects. */
   drop(): void {
-    this.#socket?.close(4001, "dropped by the client");
+    this.#socket?.close(DROPPED_CODE, "dropped by the client");
   }
 
   /** Sends when open; false when the text could not be sent now. */
@@ -114,14 +135,18 @@ export class ReconnectingSocket {
     socket.onopen = () => {
       if (this.#socket !== socket) return;
       this.#set({ status: "open", retries: 0, nextRetryAt: null });
+      this.#startHeartbeat(socket);
       this.#options.onOpen?.();
     };
     socket.onmessage = (event) => {
-      if (this.#socket === socket) this.#options.onMessage(event.data);
+      if (this.#socket !== socket) return;
+      this.#heard = true;
+      this.#options.onMessage(event.data);
     };
     socket.onclose = (event) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
+      this.#stopHeartbeat();
       this.#options.onClose?.(event.code, event.reason);
       if (this.#stopped) return;
       if (event.code === REPLACED_CODE) {
@@ -131,6 +156,56 @@ export class ReconnectingSocket {
       }
       this.#scheduleRetry();
     };
+  }
+
+  #startHeartbeat(socket: WebSocket): void {
+    const heartbeat = this.#options.heartbeat;
+    if (heartbeat === undefined) return;
+    const ping = () => {
+      if (this.#socket !== socket) return;
+      this.#heard = false;
+      try {
+        socket.send(heartbeat.ping());
+      } catch {
+        // A socket that cannot send is dead; the check below says so.
+      }
+      this.#beat = setTimeout(check, heartbeat.timeoutMs);
+    };
+    const check = () => {
+      if (this.#socket !== socket) return;
+      if (!this.#heard) {
+        this.#lost(socket);
+        return;
+      }
+      this.#beat = setTimeout(
+        ping,
+        Math.max(0, heartbeat.intervalMs - heartbeat.timeoutMs),
+      );
+    };
+    this.#beat = setTimeout(ping, heartbeat.intervalMs);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#beat !== null) clearTimeout(this.#beat);
+    this.#beat = null;
+  }
+
+  /**
+   * Nothing came back after a ping: the connection died without a close the
+   * browser could see (a half-open TCP connection). Its late events are
+   * ignored from now on, and it reconnects the usual way.
+   */
+  #lost(socket: WebSocket): void {
+    this.#stopHeartbeat();
+    this.#socket = null;
+    const reason = "no answer to ping";
+    try {
+      socket.close(DROPPED_CODE, reason);
+    } catch {
+      // Closing is best-effort: the socket is already being abandoned.
+    }
+    this.#options.onClose?.(DROPPED_CODE, reason);
+    if (!this.#stopped) this.#scheduleRetry();
   }
 
   #scheduleRetry(): void {

@@ -155,6 +155,10 @@ export class ProtocolServer {
     () => ({});
   frontend: WebSocket | null = null;
   backend: WebSocket | null = null;
+  /** Whether pings are answered, as Tandem does (false: a dead server). */
+  answerPings = true;
+  /** Pings received on either socket (they are not in `received`). */
+  pings = 0;
   #results = new Map<string, string>();
 
   constructor() {
@@ -233,8 +237,14 @@ export class ProtocolServer {
     socket.addEventListener("close", () => {
       if (this[kind] === socket) this[kind] = null;
     });
-    if (kind === "frontend") this.#connected(socket, url);
-    else socket.addEventListener("message", (e) => this.#command(e.data));
+    if (kind === "frontend") {
+      socket.addEventListener("message", (e) => {
+        if (JSON.parse(String(e.data)).type !== "ping") return;
+        this.pings++;
+        if (this.answerPings) socket.send('{"type":"pong"}');
+      });
+      this.#connected(socket, url);
+    } else socket.addEventListener("message", (e) => this.#command(e.data));
   }
 
   #connected(socket: WebSocket, url: URL): void {
@@ -259,6 +269,13 @@ export class ProtocolServer {
 
   #command(data: unknown): void {
     const command = JSON.parse(String(data)) as ReceivedCommand;
+    if (command.type === "ping") {
+      this.pings++;
+      const { request_id } = command;
+      const result = { type: "result", request_id, ok: true };
+      if (this.answerPings) this.backend?.send(JSON.stringify(result));
+      return;
+    }
     this.received.push(command);
     if (command.type === "ack") return;
     const requestId = String(command.request_id);

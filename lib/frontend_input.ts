@@ -1,0 +1,85 @@
+/**
+ * Frames a browser sends on the frontend-api socket (Tandem's addition to
+ * the protocol: a browser cannot see WebSocket pings, so it pings here).
+ * A ping gets an unnumbered pong on the same socket; anything else gets a
+ * numbered `error` event; a frame over the hard limit closes the socket
+ * (1009). Every frame is charged to the client's one command budget, shared
+ * with the backend-api socket. Never throws.
+ */
+import type { BackendAPI } from "./backend_api.ts";
+import type { Limits } from "./config.ts";
+import { closeQuietly, type FrontendAPI } from "./frontend_api.ts";
+import type { Logger } from "./logger.ts";
+import { frameOverLimit, parseFrontendInput } from "./frame_parser.ts";
+import { PONG_FRAME } from "./protocol.ts";
+
+export interface FrontendInputDeps {
+  frontendApi: FrontendAPI;
+  backendApi: BackendAPI;
+  limits: Limits;
+  logger: Logger;
+}
+
+/** Handles one frame from a client's frontend-api `socket`. */
+export function handleFrontendInput(
+  deps: FrontendInputDeps,
+  clientId: string,
+  socket: WebSocket,
+  data: unknown,
+): void {
+  try {
+    handle(deps, clientId, socket, data);
+  } catch (error) {
+    deps.logger.error("frontend frame handling failed", { clientId, error });
+    deps.frontendApi.sendError(
+      null,
+      null,
+      "internal",
+      "internal error; see server log",
+      clientId,
+    );
+  }
+}
+
+function handle(
+  { frontendApi, backendApi, limits, logger }: FrontendInputDeps,
+  clientId: string,
+  socket: WebSocket,
+  data: unknown,
+): void {
+  const size = frameOverLimit(data, limits.hardFrameBytes);
+  if (size !== null) {
+    logger.warn("frontend frame over the hard limit; closing", {
+      clientId,
+      size,
+    });
+    closeQuietly(socket, 1009, `frame over ${limits.hardFrameBytes} bytes`);
+    return;
+  }
+  const charge = backendApi.charge(clientId, socket);
+  if (charge === "closed") return;
+  if (charge === "limited") {
+    frontendApi.sendError(
+      null,
+      null,
+      "rate_limited",
+      backendApi.rateLimitMessage,
+      clientId,
+    );
+    return;
+  }
+  const parsed = parseFrontendInput(
+    typeof data === "string" ? data : new Uint8Array(0),
+    limits,
+  );
+  if (!parsed.ok) {
+    frontendApi.sendError(null, null, parsed.code, parsed.message, clientId);
+    return;
+  }
+  if (socket.readyState !== WebSocket.OPEN) return;
+  try {
+    socket.send(PONG_FRAME);
+  } catch {
+    // The socket is going away; the browser's next ping finds out.
+  }
+}
