@@ -65,11 +65,18 @@ export async function startServer(
 ): Promise<RunningServer> {
   const objects = await createObjects(config, logger);
   const app = createApp(objects);
-  const server = Deno.serve({
-    hostname: config.hostname,
-    port: config.port,
-    onListen: () => {},
-  }, app.fetch);
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({
+      hostname: config.hostname,
+      port: config.port,
+      onListen: () => {},
+    }, app.fetch);
+  } catch (error) {
+    // E.g. the port is taken: stop the objects' sweep timer with the start.
+    objects.shutdown();
+    throw error;
+  }
   const { port } = server.addr as Deno.NetAddr;
   const host = config.hostname.includes(":")
     ? `[${config.hostname}]`
