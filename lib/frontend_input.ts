@@ -31,13 +31,17 @@ export function handleFrontendInput(
     handle(deps, clientId, socket, data);
   } catch (error) {
     deps.logger.error("frontend frame handling failed", { clientId, error });
-    deps.frontendApi.sendError(
-      null,
-      null,
-      "internal",
-      "internal error; see server log",
-      clientId,
-    );
+    try {
+      deps.frontendApi.sendError(
+        null,
+        null,
+        "internal",
+        "internal error; see server log",
+        clientId,
+      );
+    } catch {
+      // Logged above; a socket handler must not throw.
+    }
   }
 }
 

@@ -5,10 +5,11 @@
  * sent, so a peer that stops reading while more is queued than the kernel's
  * buffers take is never pinged and never closed. The watchdog calls such a
  * socket dead when, for a whole timeout, nothing arrived from the peer and
- * none of the queued data went out. A reader so slow that its kernel frees
- * no window for a whole timeout counts as dead too (with the 30 s default,
- * megabytes queued for one reading under some 50 KB/s): it reconnects and
- * resumes from what it has.
+ * its send queue never shrank (checked four times per timeout). So a reader
+ * slower than the events it is sent, for a whole timeout, counts as dead
+ * too: that bounds what the server queues for it, and it reconnects and
+ * resumes from what it has. A browser is never judged by this alone, since
+ * its pings count as arrivals.
  */
 
 /** Checks per timeout: the verdict comes at most a quarter late. */

@@ -20,7 +20,7 @@ Deno.test("Idle page - a window whose session the server closed says it ended wi
     const notice = page.locator(".notices");
     assert.match(
       await notice.innerText(),
-      /Your chat with Assistant \(session assistant_\d+\) was closed after 1(\.\d)? s without activity; start a new chat to continue\./,
+      /Your chat with Assistant \(session assistant_\d+\) was closed after \d+(\.\d)? s without activity; start a new chat to continue\./,
     );
     await screenshot(page, "idle-session-ended");
 

@@ -48,7 +48,7 @@ Deno.test("Idle sessions - an idle session is closed, its owner is told, and it 
     assert.match(
       notice.message,
       new RegExp(
-        `^Your chat with Assistant \\(session ${sessionId}\\) was closed after 0\\.[4-9] s without activity; start a new chat to continue\\.$`,
+        `^Your chat with Assistant \\(session ${sessionId}\\) was closed after (0\\.[4-9]|[1-9](\\.\\d)?) s without activity; start a new chat to continue\\.$`,
       ),
     );
 

@@ -10,6 +10,7 @@ import {
   type FrontendEvent,
   type ResultFrame,
 } from "../protocol.ts";
+import { backoffDelay, DEFAULT_BACKOFF } from "./backoff.ts";
 import { ChatWindow } from "./chat_window.ts";
 import {
   type CommandInput,
@@ -70,6 +71,9 @@ export class ChatModel {
    * the other socket), so they wait here until a window claims the session.
    */
   #orphans: FrontendEvent[] = [];
+  /** Rebuilds refused in a row, and the wait before the next one. */
+  #resyncFailures = 0;
+  #resyncTimer: ReturnType<typeof setTimeout> | null = null;
   #noticeCount = 0;
 
   constructor(agents: AgentSummary[]) {
@@ -255,18 +259,47 @@ export class ChatModel {
     for (const w of this.windows.value) w.streamBroken();
     const result = await this.#request({ type: "session", action: "list" });
     if (!result.ok) {
-      this.#notify("error", `Could not restore chats: ${result.error.message}`);
+      this.#resyncFailed(result.error.message);
       return;
     }
-    for (const w of this.#endUnlisted(result)) {
+    const refreshes = this.#endUnlisted(result).map(async (w) => {
       const session_id = w.sessionId.value!;
       w.refreshing();
-      void this.#request({
+      const r = await this.#request({
         type: "refresh",
         agent_id: w.agent.id,
         session_id,
-      }).then((r) => r.ok || this.#refused(w, r));
+      });
+      if (r.ok) return null;
+      if (r.error.code !== "session_not_found") return r.error.message;
+      w.end("ended", SESSION_ENDED);
+      return null;
+    });
+    const failed = (await Promise.all(refreshes)).find((m) => m !== null);
+    if (failed) this.#resyncFailed(failed);
+    else this.#resyncFailures = 0;
+  }
+
+  /**
+   * A rebuild the server refused (rate limited, an internal error) is tried
+   * again after a backoff wait: until a window's `history` arrives it shows
+   * no live text, so giving up would leave it frozen.
+   */
+  #resyncFailed(message: string): void {
+    if (this.#resyncFailures++ === 0) {
+      this.#notify("error", `Could not restore chats: ${message}; retrying`);
     }
+    if (this.#resyncTimer !== null) return;
+    const env = this.#env;
+    const delay = backoffDelay(
+      this.#resyncFailures - 1,
+      env?.backoff ?? DEFAULT_BACKOFF,
+      env?.random,
+    );
+    this.#resyncTimer = setTimeout(() => {
+      this.#resyncTimer = null;
+      void this.#resync();
+    }, delay);
   }
 
   /**

@@ -294,3 +294,69 @@ Deno.test("ChatModel - after a break in the event stream, pieces of a reply are 
     },
   );
 });
+
+Deno.test("ChatModel - a rebuild the server refuses is tried again until the window has its history and streams again", async () => {
+  const store = new MemoryStore();
+  store.setItem(CLIENT_ID_KEY, CLIENT_ID);
+  store.setItem(
+    WINDOWS_KEY,
+    JSON.stringify([{ agent_id: "assistant", session_id: "assistant_418" }]),
+  );
+  const base = { agent_id: "assistant", session_id: "assistant_418" };
+  let refreshes = 0;
+  let snapshot: UnnumberedEvent[] | null = null;
+  await withModel(
+    store,
+    (command) => {
+      if (command.action === "list") {
+        return { sessions: [{ ...base, busy: true }] };
+      }
+      if (command.type === "refresh" && ++refreshes === 1) {
+        return {
+          ok: false,
+          error: { code: "rate_limited", message: "slow down" },
+        };
+      }
+      if (command.type === "refresh") {
+        snapshot = sessionEvents("assistant_418", []);
+        const h = snapshot.find((e) => e.type === "history")!;
+        (h as { pending: unknown }).pending = {
+          message_id: "m1",
+          content: "Hel",
+        };
+      }
+      return {};
+    },
+    async (rig) => {
+      const { server, model, until } = rig;
+      rig.start();
+      const [w] = model.windows.value;
+      await until(
+        () => snapshot !== null,
+        "a second refresh after the refusal",
+      );
+      assert.equal(refreshes, 2);
+      assert.equal(
+        model.notices.value.filter((n) => n.message.includes("slow down"))
+          .length,
+        1,
+        "the refusal is told once",
+      );
+      assert.ok(
+        w.status.value !== "ended" && w.status.value !== "failed",
+        `the window was given up: ${w.status.value}`,
+      );
+      for (const e of snapshot!) server.emit(e);
+      server.emit({
+        type: "agent_response_delta",
+        ...base,
+        message_id: "m1",
+        delta: "lo",
+      });
+      await until(
+        () => w.pending.value?.content === "Hello",
+        "live text after the retried rebuild",
+      );
+    },
+  );
+});
