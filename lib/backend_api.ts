@@ -96,17 +96,7 @@ export class BackendAPI {
 
   #handleFrame(clientId: string, socket: WebSocket, data: unknown): void {
     const { limits } = this.#opts;
-    const size = frameOverLimit(data, limits.hardFrameBytes);
-    if (size !== null) {
-      this.#log.warn("frame over the hard limit; closing", { clientId, size });
-      closeQuietly(
-        socket,
-        1009,
-        `frame over ${limits.hardFrameBytes} bytes`,
-      );
-      return;
-    }
-    const charge = this.charge(clientId, socket);
+    const charge = this.admit(clientId, socket, data);
     if (charge === "closed") return;
     const state = this.#state(clientId);
     const parsed = parseCommand(
@@ -264,11 +254,24 @@ export class BackendAPI {
   }
 
   /**
-   * Charges one frame of `clientId`, from either of its sockets, to the
-   * client's one command budget: "ok"; "limited" (answer `rate_limited`);
-   * or "closed" after sustained abuse, `socket` having been closed (1008).
+   * Admits one raw frame of `clientId`, from either of its sockets: past
+   * HARD_FRAME_BYTES `socket` is closed (1009) unread; otherwise the frame is
+   * charged to the client's one command budget. "ok"; "limited" (answer
+   * `rate_limited`); or "closed", after either close (1008 for sustained
+   * abuse).
    */
-  charge(clientId: string, socket: WebSocket): "ok" | "limited" | "closed" {
+  admit(
+    clientId: string,
+    socket: WebSocket,
+    data: unknown,
+  ): "ok" | "limited" | "closed" {
+    const { hardFrameBytes } = this.#opts.limits;
+    const size = frameOverLimit(data, hardFrameBytes);
+    if (size !== null) {
+      this.#log.warn("frame over the hard limit; closing", { clientId, size });
+      closeQuietly(socket, 1009, `frame over ${hardFrameBytes} bytes`);
+      return "closed";
+    }
     const state = this.#state(clientId);
     if (this.#takeToken(state)) {
       state.strikes = 0;

@@ -146,44 +146,9 @@ export function parseCommand(
   data: string | ArrayBuffer | Blob | Uint8Array,
   limits: ParseLimits,
 ): ParseResult {
-  if (typeof data !== "string") {
-    return reject(
-      null,
-      "bad_request",
-      "binary frames are not accepted; send UTF-8 JSON text",
-    );
-  }
-  const bytes = sizeOverLimit(data, limits.maxFrameBytes);
-  if (bytes !== null) {
-    return reject(
-      peekRequestId(data),
-      "too_large",
-      `frame is ${bytes} bytes; the limit is ${limits.maxFrameBytes} bytes`,
-    );
-  }
-  let value: unknown;
-  try {
-    // V8 parses nesting without recursion (100k levels take ~20 ms); were
-    // that ever to change, the RangeError would be caught here as well.
-    value = JSON.parse(data);
-  } catch {
-    return reject(null, "bad_request", "frame is not valid JSON");
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return reject(null, "bad_request", "frame must be a JSON object");
-  }
-  const record = value as Record<string, unknown>;
-  const id = readRequestId(record);
-  const type = record.type;
-  if (typeof type !== "string") {
-    return reject(
-      id,
-      "bad_request",
-      type === undefined
-        ? 'field "type" is missing'
-        : 'field "type" is invalid: expected string',
-    );
-  }
+  const envelope = readEnvelope(data, limits.maxFrameBytes, null);
+  if (!envelope.ok) return envelope;
+  const { record, type, id } = envelope;
   if (!type.isWellFormed()) return reject(id, "bad_request", surrogate("type"));
   if (!Object.hasOwn(COMMAND_SCHEMAS, type)) {
     return reject(
@@ -218,6 +183,68 @@ export function parseCommand(
   return { ok: true, command };
 }
 
+/**
+ * The checks every frame goes through on either socket, in order: text, not
+ * over the frame limit, JSON, an object, a string `type`. `hint` (the
+ * frontend-api socket's) ends each bad_request message; without one, the
+ * frame is a command and a readable request_id is echoed.
+ */
+function readEnvelope(
+  data: string | ArrayBuffer | Blob | Uint8Array,
+  maxFrameBytes: number,
+  hint: string | null,
+):
+  | {
+    ok: true;
+    record: Record<string, unknown>;
+    type: string;
+    id: string | null;
+  }
+  | FrameRejection {
+  const say = (text: string) => hint === null ? text : `${text}; ${hint}`;
+  if (typeof data !== "string") {
+    return reject(
+      null,
+      "bad_request",
+      `binary frames are not accepted; ${hint ?? "send UTF-8 JSON text"}`,
+    );
+  }
+  const bytes = sizeOverLimit(data, maxFrameBytes);
+  if (bytes !== null) {
+    return reject(
+      hint === null ? peekRequestId(data) : null,
+      "too_large",
+      `frame is ${bytes} bytes; the limit is ${maxFrameBytes} bytes`,
+    );
+  }
+  let value: unknown;
+  try {
+    // V8 parses nesting without recursion (100k levels take ~20 ms); were
+    // that ever to change, the RangeError would be caught here as well.
+    value = JSON.parse(data);
+  } catch {
+    return reject(null, "bad_request", say("frame is not valid JSON"));
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return reject(null, "bad_request", say("frame must be a JSON object"));
+  }
+  const record = value as Record<string, unknown>;
+  const id = hint === null ? readRequestId(record) : null;
+  const type = record.type;
+  if (typeof type !== "string") {
+    return reject(
+      id,
+      "bad_request",
+      say(
+        type === undefined
+          ? 'field "type" is missing'
+          : 'field "type" is invalid: expected string',
+      ),
+    );
+  }
+  return { ok: true, record, type, id };
+}
+
 function surrogate(field: string): string {
   return `field "${field}" contains an unpaired UTF-16 surrogate`;
 }
@@ -242,58 +269,16 @@ export function parseFrontendInput(
   data: string | ArrayBuffer | Blob | Uint8Array,
   limits: Pick<ParseLimits, "maxFrameBytes">,
 ): { ok: true; frame: FrontendPing } | FrameRejection {
-  if (typeof data !== "string") {
-    return reject(
-      null,
-      "bad_request",
-      `binary frames are not accepted; ${FRONTEND_ONLY_PING}`,
-    );
-  }
-  const bytes = sizeOverLimit(data, limits.maxFrameBytes);
-  if (bytes !== null) {
-    return reject(
-      null,
-      "too_large",
-      `frame is ${bytes} bytes; the limit is ${limits.maxFrameBytes} bytes`,
-    );
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(data);
-  } catch {
-    return reject(
-      null,
-      "bad_request",
-      `frame is not valid JSON; ${FRONTEND_ONLY_PING}`,
-    );
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return reject(
-      null,
-      "bad_request",
-      `frame must be a JSON object; ${FRONTEND_ONLY_PING}`,
-    );
-  }
-  const type = (value as Record<string, unknown>).type;
-  if (typeof type !== "string") {
-    return reject(
-      null,
-      "bad_request",
-      `${
-        type === undefined
-          ? 'field "type" is missing'
-          : 'field "type" is invalid: expected string'
-      }; ${FRONTEND_ONLY_PING}`,
-    );
-  }
-  const parsed = FrontendPingSchema.safeParse(value);
+  const envelope = readEnvelope(data, limits.maxFrameBytes, FRONTEND_ONLY_PING);
+  if (!envelope.ok) return envelope;
+  const parsed = FrontendPingSchema.safeParse(envelope.record);
   if (!parsed.success) {
     return reject(
       null,
       "bad_request",
       // toWellFormed: a cut (or sent) lone surrogate is not echoed back.
       `unknown type "${
-        type.slice(0, 40).toWellFormed()
+        envelope.type.slice(0, 40).toWellFormed()
       }"; ${FRONTEND_ONLY_PING}`,
     );
   }

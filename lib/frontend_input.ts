@@ -2,15 +2,15 @@
  * Frames a browser sends on the frontend-api socket (Tandem's addition to
  * the protocol: a browser cannot see WebSocket pings, so it pings here).
  * A ping gets an unnumbered pong on the same socket; anything else gets a
- * numbered `error` event; a frame over the hard limit closes the socket
- * (1009). Every frame is charged to the client's one command budget, shared
- * with the backend-api socket. Never throws.
+ * numbered `error` event. Frames are admitted as on the backend-api socket
+ * (BackendAPI.admit: 1009 past the hard limit, one command budget per
+ * client for both sockets). Never throws.
  */
 import type { BackendAPI } from "./backend_api.ts";
 import type { Limits } from "./config.ts";
-import { closeQuietly, type FrontendAPI } from "./frontend_api.ts";
+import type { FrontendAPI } from "./frontend_api.ts";
 import type { Logger } from "./logger.ts";
-import { frameOverLimit, parseFrontendInput } from "./frame_parser.ts";
+import { parseFrontendInput } from "./frame_parser.ts";
 import { PONG_FRAME } from "./protocol.ts";
 
 export interface FrontendInputDeps {
@@ -46,21 +46,12 @@ export function handleFrontendInput(
 }
 
 function handle(
-  { frontendApi, backendApi, limits, logger }: FrontendInputDeps,
+  { frontendApi, backendApi, limits }: FrontendInputDeps,
   clientId: string,
   socket: WebSocket,
   data: unknown,
 ): void {
-  const size = frameOverLimit(data, limits.hardFrameBytes);
-  if (size !== null) {
-    logger.warn("frontend frame over the hard limit; closing", {
-      clientId,
-      size,
-    });
-    closeQuietly(socket, 1009, `frame over ${limits.hardFrameBytes} bytes`);
-    return;
-  }
-  const charge = backendApi.charge(clientId, socket);
+  const charge = backendApi.admit(clientId, socket, data);
   if (charge === "closed") return;
   if (charge === "limited") {
     frontendApi.sendError(

@@ -97,27 +97,8 @@ export function serveFrontendSocket(req: Request, objects: Objects): Response {
     return plain(400, "query parameter last_seq must be a whole number");
   }
   const epoch = url.searchParams.get("epoch");
-  const { socket, response } = upgrade(req, objects);
-  socket.binaryType = "arraybuffer";
   const api = objects.frontendApi;
   const log = objects.logger.child("frontend-socket");
-  const detach = () => api.detach(clientId, socket);
-  let watchdog: SocketWatchdog | null = null;
-  socket.onopen = () => {
-    watchdog = watch(socket, objects, log, clientId, detach);
-    try {
-      api.attach(clientId, socket, lastSeq, epoch);
-    } catch (error) {
-      log.error("attach failed", { clientId, error });
-      socket.close(1011, "internal error");
-    }
-  };
-  socket.onclose = (event) => {
-    watchdog?.stop();
-    detach();
-    log.debug("socket closed", { clientId, code: event.code });
-  };
-  socket.onerror = () => log.debug("socket error", { clientId });
   // Only pings are expected here; anything else is answered with an error.
   const input = {
     frontendApi: api,
@@ -125,11 +106,19 @@ export function serveFrontendSocket(req: Request, objects: Objects): Response {
     limits: objects.config.limits,
     logger: log,
   };
-  socket.onmessage = (event) => {
-    watchdog?.heard();
-    handleFrontendInput(input, clientId, socket, event.data);
-  };
-  return response;
+  return serve(req, objects, log, clientId, {
+    attach(socket) {
+      try {
+        api.attach(clientId, socket, lastSeq, epoch);
+      } catch (error) {
+        log.error("attach failed", { clientId, error });
+        socket.close(1011, "internal error");
+      }
+    },
+    detach: (socket) => api.detach(clientId, socket),
+    receive: (socket, data) =>
+      handleFrontendInput(input, clientId, socket, data),
+  });
 }
 
 /** Upgrades `/ws/backend-api`: commands from the browser, one result each. */
@@ -141,58 +130,61 @@ export function serveBackendSocket(req: Request, objects: Objects): Response {
   );
   if (!gate.ok) return gate.response;
   const { clientId } = gate;
-  const { socket, response } = upgrade(req, objects);
-  socket.binaryType = "arraybuffer";
   const api = objects.backendApi;
   const log = objects.logger.child("backend-socket");
-  const detach = () => api.detach(clientId, socket);
+  return serve(req, objects, log, clientId, {
+    attach: (socket) => api.attach(clientId, socket),
+    detach: (socket) => api.detach(clientId, socket),
+    receive: (socket, data) => api.handleFrame(clientId, socket, data),
+  });
+}
+
+/** What one kind of socket does when it opens, closes and receives. */
+interface SocketRole {
+  attach(socket: WebSocket): void;
+  detach(socket: WebSocket): void;
+  receive(socket: WebSocket, data: unknown): void;
+}
+
+/**
+ * Upgrades with the heartbeat and wires the socket to its role. Deno pings a
+ * socket from which nothing arrived for half of HEARTBEAT_TIMEOUT_MS, and
+ * closes it (1001, firing `close`, hence a detach) when nothing came back by
+ * the full timeout. A watchdog also drops a peer that stopped reading (see
+ * socket_watchdog.ts): it is detached at once (a frontend client's events
+ * stay held for replay) and closed as far as it still can be. Every frame
+ * that arrives counts as life.
+ */
+function serve(
+  req: Request,
+  objects: Objects,
+  log: Logger,
+  clientId: string,
+  role: SocketRole,
+): Response {
+  const timeoutMs = objects.config.heartbeatTimeoutMs;
+  const { socket, response } = Deno.upgradeWebSocket(req, {
+    idleTimeout: timeoutMs / 1000,
+  });
+  socket.binaryType = "arraybuffer";
   let watchdog: SocketWatchdog | null = null;
   socket.onopen = () => {
-    watchdog = watch(socket, objects, log, clientId, detach);
-    api.attach(clientId, socket);
+    watchdog = new SocketWatchdog(socket, timeoutMs, () => {
+      log.info("peer stopped reading; socket dropped", { clientId });
+      role.detach(socket);
+      closeQuietly(socket, 1001, "no heartbeat");
+    });
+    role.attach(socket);
   };
   socket.onclose = (event) => {
     watchdog?.stop();
-    detach();
+    role.detach(socket);
     log.debug("socket closed", { clientId, code: event.code });
   };
   socket.onerror = () => log.debug("socket error", { clientId });
   socket.onmessage = (event) => {
     watchdog?.heard();
-    api.handleFrame(clientId, socket, event.data);
+    role.receive(socket, event.data);
   };
   return response;
-}
-
-/**
- * Upgrades with the heartbeat: Deno pings a socket from which nothing
- * arrived for half of HEARTBEAT_TIMEOUT_MS, and closes it (1001, firing
- * `close`, hence a detach) when nothing came back by the full timeout.
- */
-function upgrade(
-  req: Request,
-  objects: Objects,
-): { socket: WebSocket; response: Response } {
-  return Deno.upgradeWebSocket(req, {
-    idleTimeout: objects.config.heartbeatTimeoutMs / 1000,
-  });
-}
-
-/**
- * Watches an open socket for a peer that stopped reading: such a socket is
- * detached at once (a frontend client's events stay held for replay) and
- * closed as far as it still can be.
- */
-function watch(
-  socket: WebSocket,
-  objects: Objects,
-  log: Logger,
-  clientId: string,
-  detach: () => void,
-): SocketWatchdog {
-  return new SocketWatchdog(socket, objects.config.heartbeatTimeoutMs, () => {
-    log.info("peer stopped reading; socket dropped", { clientId });
-    detach();
-    closeQuietly(socket, 1001, "no heartbeat");
-  });
 }
